@@ -1,0 +1,57 @@
+"""The Python API: from a .net file to the analysed IR."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from netdsl import ast
+from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.elaborate import Limits, elaborate
+from netdsl.loader import load_program
+from netdsl.parser import parse
+
+
+def load(
+    path: str,
+    defines: dict | None = None,
+    inputs: dict | None = None,
+    network: str | None = None,
+    text: str | None = None,
+    limits: Limits | None = None,
+) -> nx.DiGraph:
+    """Parse, elaborate and shape-check a network; raises NetdslError on bad input."""
+    program = load_program(path, text)
+    return elaborate(program, network, defines, inputs, limits)
+
+
+def literal(text: str, what: str = "value"):
+    """A netdsl literal given on the command line: 10, 0.5, true, "same", (1, 2), 3x32x32."""
+    try:
+        module = parse(f"network _ {{ _ = {text} }}", f"<{what}>")
+        stmts = module.networks[0].body
+        if len(stmts) != 1 or not isinstance(stmts[0], ast.Assign):
+            raise ValueError
+        return _const(stmts[0].expr)
+    except (NetdslError, ValueError):
+        raise NetdslError(
+            Diagnostic(
+                "E317",
+                f"bad {what}: {text!r}",
+                None,
+                hint='use a netdsl literal: 10, 0.5, true, "same", (1, 2) or 3x32x32',
+            )
+        ) from None
+
+
+def _const(e):
+    if isinstance(e, ast.Const):
+        return e.value
+    if isinstance(e, ast.TupleE):
+        return tuple(_const(i) for i in e.items)
+    if isinstance(e, ast.ListE):
+        return [_const(i) for i in e.items]
+    if isinstance(e, ast.UnOp) and e.op == "-":
+        v = _const(e.operand)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v
+    raise ValueError

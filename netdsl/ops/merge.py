@@ -1,0 +1,86 @@
+"""Merges of several tensors: channel concatenation and element-wise sum."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from netdsl.ops.base import OpDef, ShapeError, fmt_shape
+
+
+def _odd_one(keys: list) -> int:
+    """Index of the first input that disagrees with the most common value."""
+    common = Counter(keys).most_common(1)[0][0]
+    return next(i for i, k in enumerate(keys) if k != common)
+
+
+def _listing(ins: list) -> str:
+    return ", ".join(fmt_shape(s) for s in ins)
+
+
+def _needs_two(op: str, ins: list) -> None:
+    if len(ins) < 2:
+        raise ShapeError(f"{op} needs at least two inputs, got {len(ins)}")
+
+
+def _concat_shape(args: dict, ins: list) -> tuple[int, ...]:
+    _needs_two("concat", ins)
+    ranks = [len(s) for s in ins]
+    if len(set(ranks)) > 1:
+        i = _odd_one(ranks)
+        raise ShapeError(
+            f"concat inputs must have the same rank, got {_listing(ins)}: "
+            f"input {i} ({fmt_shape(ins[i])}) differs",
+            hint="flatten all inputs, or none",
+        )
+    rest = [tuple(s[1:]) for s in ins]
+    if len(set(rest)) > 1:
+        i = _odd_one(rest)
+        raise ShapeError(
+            f"concat inputs must have the same height and width, got {_listing(ins)}: "
+            f"input {i} ({fmt_shape(ins[i])}) differs",
+            hint="concat joins channels; pad or pool the branches to one spatial size",
+        )
+    return (sum(s[0] for s in ins), *rest[0])
+
+
+CONCAT = OpDef(
+    name="concat",
+    args=(),
+    shape=_concat_shape,
+    torch_expr=lambda a, names: f"torch.cat([{', '.join(names)}], 1)",
+    inputs=None,
+    doc="join inputs along channels",
+    category="merge",
+)
+
+
+def _add_shape(args: dict, ins: list) -> tuple[int, ...]:
+    _needs_two("add", ins)
+    shapes = [tuple(s) for s in ins]
+    if len(set(shapes)) > 1:
+        if len(shapes) == 2:
+            message = f"add needs inputs of one shape, got {_listing(ins)}"
+        else:
+            i = _odd_one(shapes)
+            message = (
+                f"add needs inputs of one shape, got {_listing(ins)}: "
+                f"input {i} ({fmt_shape(ins[i])}) differs"
+            )
+        raise ShapeError(
+            message,
+            hint="project the shortcut to the same shape, e.g. a 1x1 conv with the same stride",
+        )
+    return shapes[0]
+
+
+ADD = OpDef(
+    name="add",
+    args=(),
+    shape=_add_shape,
+    torch_expr=lambda a, names: " + ".join(names),
+    inputs=None,
+    doc="element-wise sum",
+    category="merge",
+)
+
+OPS = [CONCAT, ADD]

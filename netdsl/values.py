@@ -1,0 +1,125 @@
+"""Run-time values of the elaborator: tensors and (not yet applied) layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from netdsl import ast
+from netdsl.diagnostics import Span
+from netdsl.ops.base import OpDef
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    node: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArgValue:
+    """An argument as written: its value, where it was written, and its symbolic form."""
+
+    value: Any
+    span: Span
+    sym: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A layer that has not been applied to a tensor yet."""
+
+    span: Span
+    name: str | None
+
+    def named(self, name: str) -> Spec:
+        return replace(self, name=name)
+
+    @property
+    def size(self) -> int:
+        """How many layers applying this creates, at least (for resource limits)."""
+        return 1
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec(Spec):
+    op: OpDef
+    pos: tuple[ArgValue, ...] = ()
+    kw: tuple[tuple[str, ArgValue], ...] = ()
+    called: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSpec(Spec):
+    block: ast.Block
+    pos: tuple[ArgValue, ...] = ()
+    kw: tuple[tuple[str, ArgValue], ...] = ()
+    called: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SeqSpec(Spec):
+    items: tuple[Spec, ...] = ()
+    total: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.total
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatSpec(Spec):
+    """`repeat n { layers }` whose body does not change between repetitions."""
+
+    body: Spec | None = None
+    count: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.count * self.body.size
+
+
+def seq(items: list[Spec], span: Span, name: str | None = None) -> SeqSpec:
+    return SeqSpec(span, name, tuple(items), sum(i.size for i in items))
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    name: str
+    fn: Any
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Initializer:
+    fn: str
+    args: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"fn": self.fn, "args": dict(self.args)}
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, tuple):
+        return "tuple"
+    if isinstance(value, Tensor):
+        return "tensor"
+    if isinstance(value, Spec):
+        return "layer"
+    if isinstance(value, Builtin):
+        return "function"
+    if isinstance(value, Initializer):
+        return "initializer"
+    return type(value).__name__

@@ -84,10 +84,14 @@ class Elaborator(Evaluator):
         for key in defines:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else (
-                    f"parameters of {net.name}: {', '.join(sorted(known)) or 'none'}"
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else (f"parameters of {net.name}: {', '.join(sorted(known)) or 'none'}")
                 )
-                self.fail("E205", f"network {net.name} has no parameter '{key}'", net.span, None, hint)
+                self.fail(
+                    "E205", f"network {net.name} has no parameter '{key}'", net.span, None, hint
+                )
         for p in net.params:
             if p.name in defines:
                 value = defines[p.name]
@@ -107,23 +111,43 @@ class Elaborator(Evaluator):
         self.input_overrides = dict(inputs)
         self.exec_body(net.body, frame)
         for name in self.input_overrides:
-            self.fail("E206", f"network {net.name} has no input '{name}'", net.span, None,
-                      hint=f"inputs: {', '.join(G.graph['inputs']) or 'none'}")
+            self.fail(
+                "E206",
+                f"network {net.name} has no input '{name}'",
+                net.span,
+                None,
+                hint=f"inputs: {', '.join(G.graph['inputs']) or 'none'}",
+            )
         self.finish(net)
         return G
 
     def finish(self, net: ast.Network) -> None:
         G = self.G
         if not G.graph["outputs"]:
-            self.fail("E601", f"network {net.name} declares no output", net.span, None,
-                      hint="add e.g. `out logits = x -> linear(classes)`")
+            self.fail(
+                "E601",
+                f"network {net.name} declares no output",
+                net.span,
+                None,
+                hint="add e.g. `out logits = x -> linear(classes)`",
+            )
         if not G.graph["inputs"]:
-            self.fail("E602", f"network {net.name} declares no input", net.span, None,
-                      hint="add e.g. `input image: 3x224x224`")
+            self.fail(
+                "E602",
+                f"network {net.name} declares no input",
+                net.span,
+                None,
+                hint="add e.g. `input image: 3x224x224`",
+            )
         for name, node in G.graph["inputs"].items():
             if G.out_degree(node) == 0 and all(o["node"] != node for o in G.graph["outputs"]):
-                self.fail("E603", f"input '{name}' is never used", G.nodes[node]["span"], None,
-                          hint="remove it, or feed it into a layer")
+                self.fail(
+                    "E603",
+                    f"input '{name}' is never used",
+                    G.nodes[node]["span"],
+                    None,
+                    hint="remove it, or feed it into a layer",
+                )
         # Layers no output depends on would be dead code in every backend.
         live: set[str] = set()
         for o in G.graph["outputs"]:
@@ -131,8 +155,13 @@ class Elaborator(Evaluator):
             live |= nx.ancestors(G, o["node"])
         dead = [n for n in G if n not in live and G.nodes[n]["op"] != "input"]
         G.graph["warnings"] = [
-            Diagnostic("W001", f"layer '{n}' does not reach any output", G.nodes[n]["span"],
-                       severity="warning") for n in dead
+            Diagnostic(
+                "W001",
+                f"layer '{n}' does not reach any output",
+                G.nodes[n]["span"],
+                severity="warning",
+            )
+            for n in dead
         ]
         G.remove_nodes_from(dead)
 
@@ -164,16 +193,18 @@ class Elaborator(Evaluator):
             return
         if not isinstance(value, (list, tuple)) or len(value) != len(stmt.targets):
             got = f"{len(value)} values" if isinstance(value, (list, tuple)) else type_name(value)
-            self.fail("E307", f"cannot unpack {got} into {len(stmt.targets)} names",
-                      stmt.span, frame)
+            self.fail(
+                "E319", f"cannot unpack {got} into {len(stmt.targets)} names", stmt.span, frame
+            )
         for name, v in zip(stmt.targets, value):
             frame.vars[name] = v
             frame.syms[name] = None
 
     def input(self, stmt: ast.Input, frame: Frame) -> None:
         if frame.block is not None:
-            self.fail("E207", "`input` belongs in a network; a block's input is `in`",
-                      stmt.span, frame)
+            self.fail(
+                "E207", "`input` belongs in a network; a block's input is `in`", stmt.span, frame
+            )
         if stmt.name in self.input_overrides:
             shape = self.input_overrides.pop(stmt.name)
         else:
@@ -185,32 +216,55 @@ class Elaborator(Evaluator):
             or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
-            self.fail("E308", f"input shape must be positive integers like 3x224x224, got {shape!r}",
-                      stmt.shape.span, frame)
+            self.fail(
+                "E308",
+                f"input shape must be positive integers like 3x224x224, got {shape!r}",
+                stmt.shape.span,
+                frame,
+            )
         G = self.G
         if stmt.name in G:
             self.fail("E203", f"name '{stmt.name}' is already used", stmt.span, frame)
-        G.add_node(stmt.name, op="input", args={"shape": shape}, shape=shape, span=stmt.span,
-                   scope=(), sym={}, guard=())
+        G.add_node(
+            stmt.name,
+            op="input",
+            args={"shape": shape},
+            shape=shape,
+            span=stmt.span,
+            scope=(),
+            sym={},
+            guard=(),
+        )
         G.graph["inputs"][stmt.name] = stmt.name
         frame.vars[stmt.name] = Tensor(stmt.name, shape)
 
     def output(self, stmt, frame: Frame) -> None:
         value = self.ev(stmt.expr, frame)
         if not isinstance(value, Tensor):
-            self.fail("E604", f"an output must be a tensor, not a {type_name(value)}",
-                      stmt.expr.span, frame,
-                      hint="apply the layer to a tensor: `out y = x -> layer`")
+            self.fail(
+                "E604",
+                f"an output must be a tensor, not a {type_name(value)}",
+                stmt.expr.span,
+                frame,
+                hint="apply the layer to a tensor: `out y = x -> layer`",
+            )
         if frame.block is not None:
             if isinstance(stmt, ast.Aux) or stmt.name is not None:
                 self.fail("E605", "a block has one unnamed output: `out EXPR`", stmt.span, frame)
             if frame.out is not None:
-                self.fail("E606", "block output given twice", stmt.span, frame,
-                          hint=f"the first `out` is at {frame.out_span}")
+                self.fail(
+                    "E606",
+                    "block output given twice",
+                    stmt.span,
+                    frame,
+                    hint=f"the first `out` is at {frame.out_span}",
+                )
             frame.out, frame.out_span = value, stmt.span
             return
         if stmt.name is None:
-            self.fail("E605", "a network's outputs are named: `out logits = EXPR`", stmt.span, frame)
+            self.fail(
+                "E605", "a network's outputs are named: `out logits = EXPR`", stmt.span, frame
+            )
         outputs = self.G.graph["outputs"]
         if any(o["name"] == stmt.name for o in outputs):
             self.fail("E203", f"output '{stmt.name}' is declared twice", stmt.span, frame)
@@ -218,10 +272,21 @@ class Elaborator(Evaluator):
         if isinstance(stmt, ast.Aux):
             weight = self.ev(stmt.weight, frame)
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                self.fail("E304", f"aux loss weight must be a non-negative number, got {weight!r}",
-                          stmt.weight.span, frame)
-        outputs.append({"name": stmt.name, "node": value.node, "aux": isinstance(stmt, ast.Aux),
-                        "weight": float(weight), "span": stmt.span})
+                self.fail(
+                    "E304",
+                    f"aux loss weight must be a non-negative number, got {weight!r}",
+                    stmt.weight.span,
+                    frame,
+                )
+        outputs.append(
+            {
+                "name": stmt.name,
+                "node": value.node,
+                "aux": isinstance(stmt, ast.Aux),
+                "weight": float(weight),
+                "span": stmt.span,
+            }
+        )
 
     def init(self, stmt: ast.Init, frame: Frame) -> None:
         if stmt.op not in OPS:
@@ -229,14 +294,23 @@ class Elaborator(Evaluator):
         rule: dict[str, Any] = {"op": stmt.op, "span": stmt.span}
         for arg in stmt.args:
             if arg.name not in ("weight", "bias"):
-                self.fail("E202", "init takes weight= and bias=", arg.span, frame,
-                          hint="e.g. init conv(weight=normal(0, 0.01), bias=0)")
+                self.fail(
+                    "E202",
+                    "init takes weight= and bias=",
+                    arg.span,
+                    frame,
+                    hint="e.g. init conv(weight=normal(0, 0.01), bias=0)",
+                )
             v = self.ev(arg.value, frame)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = Initializer("constant", {"value": float(v)})
             if not isinstance(v, Initializer):
-                self.fail("E304", f"an initialiser is a number or e.g. normal(0, 0.01), not "
-                          f"{type_name(v)}", arg.value.span, frame)
+                self.fail(
+                    "E304",
+                    f"an initialiser is a number or e.g. normal(0, 0.01), not {type_name(v)}",
+                    arg.value.span,
+                    frame,
+                )
             rule[arg.name] = v.to_dict()
         self.G.graph["init"].append(rule)
 
@@ -246,9 +320,11 @@ class Elaborator(Evaluator):
         while True:
             name = base if n == 0 else f"{base}_{n}"
             n += 1
-            if frame.prefix + name not in self.G and frame.prefix + name not in self.G.graph[
-                "instances"
-            ] and frame.prefix + name not in self.G.graph["groups"]:
+            if (
+                frame.prefix + name not in self.G
+                and frame.prefix + name not in self.G.graph["instances"]
+                and frame.prefix + name not in self.G.graph["groups"]
+            ):
                 frame.counters[base] = n
                 return name
 
@@ -256,8 +332,13 @@ class Elaborator(Evaluator):
         G = self.G
         if path in G or path in G.graph["instances"] or path in G.graph["groups"]:
             where = G.nodes[path]["span"] if path in G else None
-            self.fail("E203", f"layer name '{path}' is already used", span, frame,
-                      hint=f"it was first used at {where}" if where else "names must be unique")
+            self.fail(
+                "E203",
+                f"layer name '{path}' is already used",
+                span,
+                frame,
+                hint=f"it was first used at {where}" if where else "names must be unique",
+            )
 
     def apply(self, spec: Spec, inputs: list[Tensor], frame: Frame, path: str | None = None):
         if isinstance(spec, OpSpec):
@@ -334,18 +415,29 @@ class Elaborator(Evaluator):
         op = spec.op
         if op.inputs is None:
             if len(inputs) < 2:
-                self.fail("E309", f"{op.name} needs at least two tensors, got {len(inputs)}",
-                          spec.span, frame, hint=f"e.g. {op.name}(a, b)")
+                self.fail(
+                    "E309",
+                    f"{op.name} needs at least two tensors, got {len(inputs)}",
+                    spec.span,
+                    frame,
+                    hint=f"e.g. {op.name}(a, b)",
+                )
         elif len(inputs) != op.inputs:
-            self.fail("E309", f"{op.name} takes {op.inputs} input tensor, got {len(inputs)}",
-                      spec.span, frame)
+            self.fail(
+                "E309",
+                f"{op.name} takes {op.inputs} input tensor, got {len(inputs)}",
+                spec.span,
+                frame,
+            )
         args = self.bind_op(spec, frame)
         shapes = [t.shape for t in inputs]
         try:
             shape = op.shape(args, shapes)
         except OpError as exc:
             inputs_note = Note(
-                "input shape" + ("s" if len(shapes) > 1 else "") + ": "
+                "input shape"
+                + ("s" if len(shapes) > 1 else "")
+                + ": "
                 + ", ".join(f"{fmt_shape(s)} (from '{t.node}')" for s, t in zip(shapes, inputs))
             )
             self.op_error(exc, spec, frame, [inputs_note])
@@ -354,13 +446,26 @@ class Elaborator(Evaluator):
         self.claim(path, spec.span, frame)
         G = self.G
         if len(G) >= self.limits.max_layers:
-            self.fail("E701", f"the network expands to more than {self.limits.max_layers:,} layers",
-                      spec.span, frame, hint="raise the limit with --max-layers if this is intended")
+            self.fail(
+                "E701",
+                f"the network expands to more than {self.limits.max_layers:,} layers",
+                spec.span,
+                frame,
+                hint="raise the limit with --max-layers if this is intended",
+            )
         names = [a.name for a in op.args]
         sym = {names[i]: a.sym for i, a in enumerate(spec.pos) if a.sym is not None}
         sym.update({k: a.sym for k, a in spec.kw if a.sym is not None})
-        G.add_node(path, op=op.name, args=args, shape=shape, span=spec.span, scope=frame.scope,
-                   sym=sym, guard=tuple(frame.guards))
+        G.add_node(
+            path,
+            op=op.name,
+            args=args,
+            shape=shape,
+            span=spec.span,
+            scope=frame.scope,
+            sym=sym,
+            guard=tuple(frame.guards),
+        )
         for port, t in enumerate(inputs):
             G.add_edge(t.node, path, port=port)
         return Tensor(path, shape)
@@ -368,31 +473,53 @@ class Elaborator(Evaluator):
     def apply_block(self, spec: BlockSpec, inputs: list[Tensor], frame: Frame, path=None):
         block = spec.block
         if len(inputs) != 1:
-            self.fail("E309", f"block {block.name} takes one input tensor, got {len(inputs)}",
-                      spec.span, frame)
+            self.fail(
+                "E309",
+                f"block {block.name} takes one input tensor, got {len(inputs)}",
+                spec.span,
+                frame,
+            )
         if block.name in self.stack:
-            chain = " -> ".join(self.stack[self.stack.index(block.name):] + [block.name])
-            self.fail("E505", f"block {block.name} uses itself: {chain}", spec.span, frame,
-                      hint="blocks cannot be recursive; use repeat or for")
+            chain = " -> ".join(self.stack[self.stack.index(block.name) :] + [block.name])
+            self.fail(
+                "E505",
+                f"block {block.name} uses itself: {chain}",
+                spec.span,
+                frame,
+                hint="blocks cannot be recursive; use repeat or for",
+            )
         if len(self.stack) >= self.limits.max_block_depth:
-            self.fail("E702", f"blocks nested deeper than {self.limits.max_block_depth}",
-                      spec.span, frame)
+            self.fail(
+                "E702", f"blocks nested deeper than {self.limits.max_block_depth}", spec.span, frame
+            )
         if path is None:
             path = frame.prefix + (spec.name or self.local_name(frame, block.name.lower()))
         self.claim(path, spec.span, frame)
         scope = Scope(block.name, path, spec.span)
-        inner = Frame(prefix=path + ".", scope=frame.scope + (scope,), in_tensor=inputs[0],
-                      block=block)
+        inner = Frame(
+            prefix=path + ".", scope=frame.scope + (scope,), in_tensor=inputs[0], block=block
+        )
         self.bind_block_args(spec, inner, frame)
-        instance = Instance(block.name, path, {p.name: inner.vars[p.name] for p in block.params},
-                            spec.span, frame.scope, [inputs[0].node])
+        instance = Instance(
+            block.name,
+            path,
+            {p.name: inner.vars[p.name] for p in block.params},
+            spec.span,
+            frame.scope,
+            [inputs[0].node],
+        )
         self.G.graph["instances"][path] = instance
         self.stack.append(block.name)
         self.exec_body(block.body, inner)
         self.stack.pop()
         if inner.out is None:
-            self.fail("E607", f"block {block.name} has no `out`", block.span, frame,
-                      hint="end the block with `out EXPR`")
+            self.fail(
+                "E607",
+                f"block {block.name} has no `out`",
+                block.span,
+                frame,
+                hint="end the block with `out EXPR`",
+            )
         instance.output = inner.out.node
         return inner.out
 
@@ -400,16 +527,27 @@ class Elaborator(Evaluator):
         block = spec.block
         names = [p.name for p in block.params]
         if len(spec.pos) > len(names):
-            self.fail("E301", f"block {block.name} takes {len(names)} argument"
-                      f"{'s' if len(names) != 1 else ''} but {len(spec.pos)} were given",
-                      spec.span, caller, hint=f"{block.name}({', '.join(names)})")
+            self.fail(
+                "E301",
+                f"block {block.name} takes {len(names)} argument"
+                f"{'s' if len(names) != 1 else ''} but {len(spec.pos)} were given",
+                spec.span,
+                caller,
+                hint=f"{block.name}({', '.join(names)})",
+            )
         given: dict[str, ArgValue] = dict(zip(names, spec.pos))
         for k, a in spec.kw:
             if k not in names:
                 close = difflib.get_close_matches(k, names, n=1)
-                self.fail("E202", f"block {block.name} has no parameter '{k}'", a.span, caller,
-                          hint=f"did you mean '{close[0]}'?" if close
-                          else f"{block.name}({', '.join(names)})")
+                self.fail(
+                    "E202",
+                    f"block {block.name} has no parameter '{k}'",
+                    a.span,
+                    caller,
+                    hint=f"did you mean '{close[0]}'?"
+                    if close
+                    else f"{block.name}({', '.join(names)})",
+                )
             if k in given:
                 self.fail("E302", f"{block.name}() got '{k}' twice", a.span, caller)
             given[k] = a
@@ -419,8 +557,13 @@ class Elaborator(Evaluator):
             elif p.default is not None:
                 inner.vars[p.name] = self.ev(p.default, inner)
             else:
-                self.fail("E303", f"block {block.name} needs argument '{p.name}'", spec.span,
-                          caller, hint=f"{block.name}({', '.join(names)})")
+                self.fail(
+                    "E303",
+                    f"block {block.name} needs argument '{p.name}'",
+                    spec.span,
+                    caller,
+                    hint=f"{block.name}({', '.join(names)})",
+                )
             inner.syms[p.name] = p.name
 
     def call_builtin(self, b, args, kwargs, span, frame):
@@ -447,21 +590,39 @@ def elaborate(
 ) -> nx.DiGraph:
     nets = [n for m in [program.root] for n in m.networks]
     if not nets:
-        raise NetdslError(Diagnostic("E608", f"{program.root.file} defines no network", None,
-                                     hint="a file with only blocks is a library: import it"))
+        raise NetdslError(
+            Diagnostic(
+                "E608",
+                f"{program.root.file} defines no network",
+                None,
+                hint="a file with only blocks is a library: import it",
+            )
+        )
     if network is None:
         if len(nets) > 1:
-            raise NetdslError(Diagnostic(
-                "E609", f"{program.root.file} defines several networks", nets[1].span,
-                hint="choose one with --network " + " or ".join(n.name for n in nets)))
+            raise NetdslError(
+                Diagnostic(
+                    "E609",
+                    f"{program.root.file} defines several networks",
+                    nets[1].span,
+                    hint="choose one with --network " + " or ".join(n.name for n in nets),
+                )
+            )
         net = nets[0]
     else:
         matches = [n for n in nets if n.name == network]
         if not matches:
             names = [n.name for n in nets]
             close = difflib.get_close_matches(network, names, n=1)
-            raise NetdslError(Diagnostic("E201", f"no network '{network}' in {program.root.file}",
-                                         None, hint=f"did you mean '{close[0]}'?" if close
-                                         else f"networks: {', '.join(names)}"))
+            raise NetdslError(
+                Diagnostic(
+                    "E201",
+                    f"no network '{network}' in {program.root.file}",
+                    None,
+                    hint=f"did you mean '{close[0]}'?"
+                    if close
+                    else f"networks: {', '.join(names)}",
+                )
+            )
         net = matches[0]
     return Elaborator(program, limits).network(net, defines or {}, inputs or {})

@@ -83,8 +83,13 @@ class Evaluator:
         if frame.block is None and len(inputs) == 1:
             node = next(iter(inputs.values()))
             return Tensor(node, self.G.nodes[node]["shape"])
-        self.fail("E201", "`in` is a block's input; here there is none", e.span, frame,
-                  hint="name the network's input instead")
+        self.fail(
+            "E201",
+            "`in` is a block's input; here there is none",
+            e.span,
+            frame,
+            hint="name the network's input instead",
+        )
 
     def ev_ListE(self, e, frame):
         return [self.ev(i, frame) for i in e.items]
@@ -107,8 +112,13 @@ class Evaluator:
                 return shape[0]
             if e.name in ("height", "width"):
                 if len(shape) != 3:
-                    self.fail("E402", f"a {len(shape)}-d tensor has no {e.name}", e.span, frame,
-                              hint=f"its shape is {'x'.join(map(str, shape))}")
+                    self.fail(
+                        "E402",
+                        f"a {len(shape)}-d tensor has no {e.name}",
+                        e.span,
+                        frame,
+                        hint=f"its shape is {'x'.join(map(str, shape))}",
+                    )
                 return shape[1] if e.name == "height" else shape[2]
             self.unknown(e.name, _TENSOR_ATTRS, e.span, frame, what="tensor attribute")
         self.fail("E311", f"a {type_name(obj)} has no attribute '{e.name}'", e.span, frame)
@@ -119,11 +129,13 @@ class Evaluator:
         if not isinstance(obj, (list, tuple, str)):
             self.fail("E311", f"cannot index a {type_name(obj)}", e.span, frame)
         if isinstance(idx, bool) or not isinstance(idx, int):
-            self.fail("E304", f"an index must be an integer, not {type_name(idx)}",
-                      e.index.span, frame)
+            self.fail(
+                "E304", f"an index must be an integer, not {type_name(idx)}", e.index.span, frame
+            )
         if not -len(obj) <= idx < len(obj):
-            self.fail("E312", f"index {idx} is out of range for length {len(obj)}",
-                      e.index.span, frame)
+            self.fail(
+                "E312", f"index {idx} is out of range for length {len(obj)}", e.index.span, frame
+            )
         return obj[idx]
 
     # ------------------------------------------------------------- operators
@@ -137,8 +149,9 @@ class Evaluator:
 
     def truth(self, v, e, frame) -> bool:
         if not isinstance(v, bool):
-            self.fail("E304", f"a condition must be true or false, not {type_name(v)}",
-                      e.span, frame)
+            self.fail(
+                "E304", f"a condition must be true or false, not {type_name(v)}", e.span, frame
+            )
         return v
 
     def ev_BinOp(self, e, frame, name=None):
@@ -158,9 +171,11 @@ class Evaluator:
         elif _is_num(left) and _is_num(right):
             if op in ("/", "//", "%") and right == 0:
                 self.fail("E313", "division by zero", e.span, frame)
-            if op == "**" and isinstance(right, int) and abs(right) * max(
-                abs(left), 2
-            ).bit_length() > _MAX_INT_BITS * 64:
+            if (
+                op == "**"
+                and isinstance(right, int)
+                and abs(right) * max(abs(left), 2).bit_length() > _MAX_INT_BITS * 64
+            ):
                 self.fail("E703", "number too large", e.span, frame)
             result = _ARITH[op](left, right)
             if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
@@ -178,8 +193,13 @@ class Evaluator:
             hint = "tensors can only be added to tensors"
         elif isinstance(left, Spec) or isinstance(right, Spec):
             hint = "apply layers to a tensor with '->'"
-        self.fail("E304", f"unsupported operation: {type_name(left)} {op} {type_name(right)}",
-                  e.span, frame, hint=hint)
+        self.fail(
+            "E304",
+            f"unsupported operation: {type_name(left)} {op} {type_name(right)}",
+            e.span,
+            frame,
+            hint=hint,
+        )
 
     # ------------------------------------------------------------------ calls
     def ev_Call(self, e, frame, name=None):
@@ -195,20 +215,30 @@ class Evaluator:
             else:
                 kw.append((a.name, av))
         if isinstance(f, Builtin):
-            return self.call_builtin(f, [a.value for a in pos], {k: a.value for k, a in kw},
-                                     e.span, frame)
+            return self.call_builtin(
+                f, [a.value for a in pos], {k: a.value for k, a in kw}, e.span, frame
+            )
         if not isinstance(f, (OpSpec, BlockSpec)):
             self.fail("E311", f"a {type_name(f)} cannot be called", e.func.span, frame)
         if f.called:
-            self.fail("E311", "this layer already has its arguments", e.span, frame,
-                      hint="write a single call: conv(64, 3, pad=1)")
+            self.fail(
+                "E311",
+                "this layer already has its arguments",
+                e.span,
+                frame,
+                hint="write a single call: conv(64, 3, pad=1)",
+            )
         tensors = []
         while pos and isinstance(pos[0].value, Tensor):
             tensors.append(pos.pop(0).value)
         for a in pos + [a for _, a in kw]:
             if isinstance(a.value, Tensor):
-                self.fail("E304", "tensors come first in a call, e.g. relu(x) or concat(a, b)",
-                          a.span, frame)
+                self.fail(
+                    "E304",
+                    "tensors come first in a call, e.g. relu(x) or concat(a, b)",
+                    a.span,
+                    frame,
+                )
         spec = type(f)(e.span, name, **_spec_fields(f), pos=tuple(pos), kw=tuple(kw), called=True)
         if tensors:
             return self.apply(spec, tensors, frame)
@@ -222,8 +252,13 @@ class Evaluator:
             items = [self.as_spec(i, span, frame) for i in v]
             return seq(items, span, name)
         what = "a tensor" if isinstance(v, Tensor) else f"a {type_name(v)}"
-        self.fail("E315", f"expected a layer here, got {what}", span, frame,
-                  hint="the right of '->' must be a layer such as conv(64, 3) or a block")
+        self.fail(
+            "E315",
+            f"expected a layer here, got {what}",
+            span,
+            frame,
+            hint="the right of '->' must be a layer such as conv(64, 3) or a block",
+        )
 
     def ev_Chain(self, e, frame):
         left = self.ev(e.left, frame)
@@ -233,8 +268,12 @@ class Evaluator:
         if isinstance(left, (Spec, list)):
             left = self.as_spec(left, e.left.span, frame)
             return seq([left, right], e.span)
-        self.fail("E315", f"expected a tensor or a layer before '->', got a {type_name(left)}",
-                  e.left.span, frame)
+        self.fail(
+            "E315",
+            f"expected a tensor or a layer before '->', got a {type_name(left)}",
+            e.left.span,
+            frame,
+        )
 
     def layer_name(self, e, frame) -> str:
         if not e.template:
@@ -246,14 +285,23 @@ class Evaluator:
                 self.unknown(key, list(frame.vars), e.span, frame)
             v = frame.vars[key]
             if isinstance(v, bool) or not isinstance(v, (int, str)):
-                self.fail("E304", f"'{{{key}}}' in a name must be an integer or string, not "
-                          f"{type_name(v)}", e.span, frame)
+                self.fail(
+                    "E304",
+                    f"'{{{key}}}' in a name must be an integer or string, not {type_name(v)}",
+                    e.span,
+                    frame,
+                )
             return str(v)
 
         name = _BRACES.sub(sub, e.name)
         if not _IDENT.fullmatch(name):
-            self.fail("E318", f"layer name {name!r} is not a valid name", e.span, frame,
-                      hint="names are letters, digits and '_', not starting with a digit")
+            self.fail(
+                "E318",
+                f"layer name {name!r} is not a valid name",
+                e.span,
+                frame,
+                hint="names are letters, digits and '_', not starting with a digit",
+            )
         return name
 
     def ev_As(self, e, frame):
@@ -266,8 +314,13 @@ class Evaluator:
         if isinstance(v, Tensor):
             if v.node.rsplit(".", 1)[-1] == name:
                 return v
-            self.fail("E316", "`as` names a layer, not a tensor", e.span, frame,
-                      hint="put it right after the layer: x -> conv(64, 3) as conv1")
+            self.fail(
+                "E316",
+                "`as` names a layer, not a tensor",
+                e.span,
+                frame,
+                hint="put it right after the layer: x -> conv(64, 3) as conv1",
+            )
         return self.as_spec(v, e.span, frame, name=name)
 
     # ---------------------------------------------------------- control flow
@@ -291,16 +344,21 @@ class Evaluator:
     def ev_For(self, e, frame):
         seq_ = self.ev(e.iter, frame)
         if not isinstance(seq_, (list, tuple)):
-            self.fail("E304", f"for needs a list or tuple, not a {type_name(seq_)}",
-                      e.iter.span, frame)
+            self.fail(
+                "E304", f"for needs a list or tuple, not a {type_name(seq_)}", e.iter.span, frame
+            )
         out = []
         for item in seq_:
             if len(e.names) == 1:
                 frame.vars[e.names[0]] = item
             else:
                 if not isinstance(item, (list, tuple)) or len(item) != len(e.names):
-                    self.fail("E307", f"cannot unpack {item!r} into {len(e.names)} names",
-                              e.iter.span, frame)
+                    self.fail(
+                        "E319",
+                        f"cannot unpack {item!r} into {len(e.names)} names",
+                        e.iter.span,
+                        frame,
+                    )
                 for n, v in zip(e.names, item):
                     frame.vars[n] = v
             for n in e.names:
@@ -312,11 +370,20 @@ class Evaluator:
     def ev_Repeat(self, e, frame):
         n = self.ev(e.count, frame)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            self.fail("E305", f"repeat count must be a non-negative integer, got {n!r}",
-                      e.count.span, frame)
+            self.fail(
+                "E305",
+                f"repeat count must be a non-negative integer, got {n!r}",
+                e.count.span,
+                frame,
+            )
         if n > self.limits.max_layers:
-            self.fail("E701", f"repeat {n:,} exceeds the limit of {self.limits.max_layers:,} "
-                      "layers", e.span, frame, hint="raise the limit with --max-layers")
+            self.fail(
+                "E701",
+                f"repeat {n:,} exceeds the limit of {self.limits.max_layers:,} layers",
+                e.span,
+                frame,
+                hint="raise the limit with --max-layers",
+            )
         pure = all(isinstance(s, ast.ExprStmt) for s in e.body)
         if pure and n > 0:
             # A body of layers only is the same every time: keep one copy, lazily.
@@ -329,9 +396,14 @@ class Evaluator:
                 body = self.as_spec(value, e.span, frame)
                 spec = RepeatSpec(e.span, None, body, n)
                 if spec.size > self.limits.max_layers:
-                    self.fail("E701", f"repeat expands to {spec.size:,} layers, more than the "
-                              f"limit of {self.limits.max_layers:,}", e.span, frame,
-                              hint="raise the limit with --max-layers")
+                    self.fail(
+                        "E701",
+                        f"repeat expands to {spec.size:,} layers, more than the "
+                        f"limit of {self.limits.max_layers:,}",
+                        e.span,
+                        frame,
+                        hint="raise the limit with --max-layers",
+                    )
                 return spec
             n -= 1
             out = [value]

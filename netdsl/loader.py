@@ -111,7 +111,12 @@ def _load_imports(module, base, modules, seen, stack):
         target = _resolve(imp, base)
         if target in stack:
             cycle = " -> ".join(_display(p) for p in stack[stack.index(target) :] + [target])
-            raise error("E502", f"import cycle: {cycle}", imp.span, hint="blocks cannot import themselves, even indirectly")
+            raise error(
+                "E502",
+                f"import cycle: {cycle}",
+                imp.span,
+                hint="blocks cannot import themselves, even indirectly",
+            )
         if target in seen:
             continue
         text = read_text(str(target), imp.span)

@@ -272,8 +272,9 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
 
 
 def _token_words(tok: Token) -> str:
-    if tok.type in ("NAME", "INT", "FLOAT", "SHAPE"):
-        return f"{_WORDS[tok.type].split(' ', 1)[-1] if tok.type != 'SHAPE' else 'shape'} {tok.value!r}"
+    kinds = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape"}
+    if tok.type in kinds:
+        return f"{kinds[tok.type]} {tok.value!r}"
     return repr(tok.value)
 
 

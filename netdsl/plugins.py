@@ -70,3 +70,67 @@ def for_extension(backends: dict[str, Backend], ext: str) -> Backend | None:
         if ext in backend.extensions:
             return backend
     return None
+
+
+def resolve_backend(name: str | None, output: str | None) -> tuple[Backend, str | None]:
+    """The backend to use and the output format, from -b and/or the output's extension."""
+    import click
+
+    found = discover()
+    ext = None
+    if output not in (None, "-"):
+        suffix = output.rsplit(".", 1)[-1] if "." in output.rsplit("/", 1)[-1] else None
+        ext = suffix.lower() if suffix else None
+    if name is not None:
+        backend = found.backends.get(name)
+        if backend is None:
+            why = (
+                f" (it is installed but broken: {found.broken[name]})"
+                if name in found.broken
+                else ""
+            )
+            raise click.UsageError(
+                f"unknown backend '{name}'{why}; installed: {', '.join(sorted(found.backends))}"
+            )
+        return backend, ext if ext in backend.extensions else (ext or None)
+    if ext is not None:
+        backend = for_extension(found.backends, ext)
+        if backend is None:
+            known = sorted({e for b in found.backends.values() for e in b.extensions})
+            raise click.UsageError(
+                f"no backend writes .{ext} files; choose one with -b, or use one of: "
+                + ", ".join("." + e for e in known)
+            )
+        return backend, ext
+    if "pytorch" not in found.backends:
+        raise click.UsageError("no backend given and the pytorch backend is not installed")
+    return found.backends["pytorch"], None
+
+
+def resolve_options(backend: Backend, given: dict, extra: tuple[str, ...]) -> dict:
+    """Backend options: declared defaults, then the CLI's flags, then -O KEY=VALUE."""
+    import click
+
+    declared = {o.name: o for o in backend.options}
+    options = {o.name: o.default for o in backend.options}
+    for key, value in given.items():
+        if key not in declared:
+            raise click.UsageError(
+                f"backend '{backend.name}' has no option --{key.replace('_', '-')}"
+            )
+        options[key] = value
+    for item in extra:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in declared:
+            names = ", ".join(sorted(declared)) or "none"
+            raise click.UsageError(f"bad -O {item!r}: options of '{backend.name}': {names}")
+        opt = declared[key]
+        try:
+            value = opt.type(raw)
+        except (TypeError, ValueError):
+            raise click.UsageError(f"bad value for -O {key}: {raw!r}") from None
+        if opt.choices is not None and value not in opt.choices:
+            raise click.UsageError(f"-O {key} must be one of {', '.join(map(str, opt.choices))}")
+        options[key] = value
+    return options

@@ -117,7 +117,8 @@ def analyse(G: nx.DiGraph) -> dict:
     macs = sum(c.macs for c in cost.values())
     input_elems = sum(numel(G.nodes[n]["shape"]) for n in G.graph["inputs"].values())
     activations = input_elems + sum(
-        numel(d["shape"]) for n, d in G.nodes(data=True)
+        numel(d["shape"])
+        for n, d in G.nodes(data=True)
         if d["op"] != "input" and not _aliases(d["op"])
     )
     # torchinfo counts the output of every leaf layer, twice (forward + gradients).
@@ -130,9 +131,7 @@ def analyse(G: nx.DiGraph) -> dict:
         "params_used": {k: v for k, v in G.graph["params"].items()},
         "inputs": {k: list(G.nodes[n]["shape"]) for k, n in G.graph["inputs"].items()},
         "outputs": {o["name"]: list(G.nodes[o["node"]]["shape"]) for o in G.graph["outputs"]},
-        "aux_outputs": {
-            o["name"]: o["weight"] for o in G.graph["outputs"] if o["aux"]
-        },
+        "aux_outputs": {o["name"]: o["weight"] for o in G.graph["outputs"] if o["aux"]},
         "totals": {
             "layers": len(layers),
             "params": params,

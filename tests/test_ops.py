@@ -411,3 +411,8 @@ def test_torch_keywords_cover_every_argument():
         spelled = {a.source[4:] for a in module.args if a.source and a.source.startswith("arg:")}
         for arg in op.args:
             assert arg.name in spelled or arg.name in op.extra["torch_keywords"], (op.name, arg)
+
+
+def test_aliasing_ops():
+    aliasing = {name for name, op in OPS.items() if op.extra.get("aliases_input")}
+    assert aliasing == {"relu", "flatten", "dropout"}

@@ -248,3 +248,12 @@ def test_every_op_is_covered():
         "leaky_relu", "softmax", "lrn", "batchnorm", "concat", "add",
     }  # fmt: skip
     assert set(OPS) == covered
+
+
+def test_lrn_conversion_from_the_alexnet_paper():
+    # docs/ops.md: the paper's alpha=1e-4 (not divided by n=5) is lrn(5, alpha=5e-4).
+    op = get_op("lrn")
+    module = build(op.torch(op.bind([5], {"alpha": 5e-4, "k": 2}), [(10, 3, 3)]))
+    x = torch.randn(1, 10, 3, 3) * 30
+    squares = torch.stack([(x[:, max(0, c - 2) : c + 3] ** 2).sum(1) for c in range(10)], 1)
+    assert torch.allclose(module(x), x / (2 + 1e-4 * squares) ** 0.75, rtol=1e-4)

@@ -10,7 +10,7 @@ def _same(args: dict, ins: list) -> tuple[int, ...]:
     return ins[0]
 
 
-def _activation(name: str, cls: str, doc: str, *args: TorchArg) -> OpDef:
+def _activation(name: str, cls: str, doc: str, *args: TorchArg, extra=None) -> OpDef:
     return OpDef(
         name=name,
         args=(),
@@ -18,12 +18,15 @@ def _activation(name: str, cls: str, doc: str, *args: TorchArg) -> OpDef:
         torch=lambda a, i: TorchModule(cls, args),
         doc=doc,
         category="activation",
+        extra=extra or {},
     )
 
 
 # In place, as torchvision writes it; the PyTorch backend must drop inplace=True
 # when the input tensor has another consumer (see docs/ops.md).
-RELU = _activation("relu", "nn.ReLU", "max(0, x)", TorchArg("inplace", True))
+RELU = _activation(
+    "relu", "nn.ReLU", "max(0, x)", TorchArg("inplace", True), extra={"aliases_input": True}
+)
 TANH = _activation("tanh", "nn.Tanh", "hyperbolic tangent")
 SIGMOID = _activation("sigmoid", "nn.Sigmoid", "logistic sigmoid")
 SOFTMAX = _activation("softmax", "nn.Softmax", "softmax over channels", TorchArg("dim", 1))

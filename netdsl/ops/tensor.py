@@ -16,6 +16,7 @@ FLATTEN = OpDef(
     torch=lambda a, i: TorchModule("nn.Flatten"),
     doc="CxHxW to C*H*W (the batch dimension is kept)",
     category="tensor",
+    extra={"aliases_input": True},  # a view: no new activation memory
 )
 
 DROPOUT = OpDef(
@@ -26,6 +27,7 @@ DROPOUT = OpDef(
     torch=lambda a, i: TorchModule("nn.Dropout", (TorchArg("p", a["p"], "arg:p"),)),
     doc="zero elements at random during training",
     category="tensor",
+    extra={"aliases_input": True},  # the identity at inference
 )
 
 OPS = [FLATTEN, DROPOUT]

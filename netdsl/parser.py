@@ -266,8 +266,11 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
         tok = exc.token
         msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, exc.expected)}"
         span = _tok_span(file, tok)
+        closers = [c for c in ("RPAR", "RSQB", "RBRACE") if c in exc.expected]
         if tok.type == "NAME" and "EQUAL" in exc.expected:
             hint = "a missing operator or '->' between two names?"
+        elif closers:
+            hint = f"is a {_describe(parser, closers[:1])} missing?"
     return NetdslError(Diagnostic("E101", msg, span, hint))
 
 

@@ -14,7 +14,7 @@ except layers that alias their input (in-place ReLU, dropout, flatten).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from netdsl.stats import analyse
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stats(rel: str, defines: tuple = ()) -> dict:
     return analyse(load(str(NETWORKS / rel), defines=dict(defines) or None))
 
@@ -87,8 +87,13 @@ def test_lenet5_layers(name, params, connections):
 def test_lenet5_shapes_and_c3_table():
     # paper: 6@28x28, 6@14x14, 16@10x10, 16@5x5, 120, 84 (Figure 2).
     shapes = {n: layer("lenet5.net", n)["output_shape"] for n in ("C1", "S2", "C3", "S4", "F6")}
-    assert shapes == {"C1": [6, 28, 28], "S2": [6, 14, 14], "C3": [16, 10, 10],
-                      "S4": [16, 5, 5], "F6": [84]}
+    assert shapes == {
+        "C1": [6, 28, 28],
+        "S2": [6, 14, 14],
+        "C3": [16, 10, 10],
+        "S4": [16, 5, 5],
+        "F6": [84],
+    }
     # hand: Table I has 6 maps with 3 inputs, 9 with 4 and one with 6:
     # 60 input maps of 5x5 kernels, plus 16 biases.
     assert 25 * (6 * 3 + 9 * 4 + 6) + 16 == 1_516
@@ -101,14 +106,18 @@ def test_lenet5_shapes_and_c3_table():
 def alexnet_paper(towers: int):
     # hand, from the paper's Section 3.5 / Figure 2: 227 -> 55 -> 27 -> 13 -> 6.
     # With two towers, conv2, conv4 and conv5 only see their own GPU's maps.
-    return total([
-        conv(3, 96, 11, 55),
-        conv(96, 256, 5, 27, groups=towers),
-        conv(256, 384, 3, 13),
-        conv(384, 384, 3, 13, groups=towers),
-        conv(384, 256, 3, 13, groups=towers),
-        fc(256 * 6 * 6, 4096), fc(4096, 4096), fc(4096, 1000),
-    ])
+    return total(
+        [
+            conv(3, 96, 11, 55),
+            conv(96, 256, 5, 27, groups=towers),
+            conv(256, 384, 3, 13),
+            conv(384, 384, 3, 13, groups=towers),
+            conv(384, 256, 3, 13, groups=towers),
+            fc(256 * 6 * 6, 4096),
+            fc(4096, 4096),
+            fc(4096, 1000),
+        ]
+    )
 
 
 def test_alexnet_one_tower():
@@ -129,23 +138,29 @@ def test_alexnet_shapes():
 def test_torchvision_alexnet():
     # torchvision docs: 61,100,840 params, 0.71 GFLOPS; hand: the OWT layer list
     # (64/192/384/256/256, 224 -> 55 -> 27 -> 13 -> 6).
-    hand = total([
-        conv(3, 64, 11, 55), conv(64, 192, 5, 27), conv(192, 384, 3, 13),
-        conv(384, 256, 3, 13), conv(256, 256, 3, 13),
-        fc(256 * 6 * 6, 4096), fc(4096, 4096), fc(4096, 1000),
-    ])
+    hand = total(
+        [
+            conv(3, 64, 11, 55),
+            conv(64, 192, 5, 27),
+            conv(192, 384, 3, 13),
+            conv(384, 256, 3, 13),
+            conv(256, 256, 3, 13),
+            fc(256 * 6 * 6, 4096),
+            fc(4096, 4096),
+            fc(4096, 1000),
+        ]
+    )
     t = totals("torchvision/alexnet.net")
     assert (t["params"], t["macs"]) == hand == (61_100_840, 714_188_480)
 
 
 # ------------------------------------------------------------------------- VGG
+# paper Table 1: 3x3 convolutions per stage (widths 64, 128, 256, 512, 512),
+# each stage ending in a 2x2 max-pool ("M"), as torchvision's cfgs A, B, D, E.
+VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 VGG_CFG = {
-    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-         512, 512, 512, "M"],
-    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-         512, 512, 512, 512, "M"],
+    depth: [v for width, n in zip((64, 128, 256, 512, 512), counts) for v in [width] * n + ["M"]]
+    for depth, counts in VGG_STAGES.items()
 }
 
 
@@ -191,10 +206,14 @@ def test_vgg16_paper_figures():
 # vgg16 138,357,544; vgg19 143,667,240; *_bn 132,868,840, 133,053,736,
 # 138,365,992, 143,678,248. GFLOPS: 7.61, 11.31, 15.47, 19.63.
 TV_VGG = {
-    (11, False): 132_863_336, (13, False): 133_047_848,
-    (16, False): 138_357_544, (19, False): 143_667_240,
-    (11, True): 132_868_840, (13, True): 133_053_736,
-    (16, True): 138_365_992, (19, True): 143_678_248,
+    (11, False): 132_863_336,
+    (13, False): 133_047_848,
+    (16, False): 138_357_544,
+    (19, False): 143_667_240,
+    (11, True): 132_868_840,
+    (13, True): 133_053_736,
+    (16, True): 138_365_992,
+    (19, True): 143_678_248,
 }
 
 
@@ -264,8 +283,10 @@ def googlenet_torchvision_hand(classes: int = 1000) -> tuple[int, int, int]:
         hw = SIZE[name[0]]
         layers += [
             basic(cin, c1, 1, hw),
-            basic(cin, c3r, 1, hw), basic(c3r, c3, 3, hw),
-            basic(cin, c5r, 1, hw), basic(c5r, c5, 3, hw),  # torchvision's "5x5" is 3x3
+            basic(cin, c3r, 1, hw),
+            basic(c3r, c3, 3, hw),
+            basic(cin, c5r, 1, hw),
+            basic(c5r, c5, 3, hw),  # torchvision's "5x5" is 3x3
             basic(cin, proj, 1, hw),
         ]
     layers.append(fc(1024, classes))
@@ -280,8 +301,10 @@ def _without_aux(rel: str, heads: tuple[str, ...]) -> tuple[int, int]:
     s = stats(rel)
     rows = [r for r in s["layers"] if r["name"].split(".")[0] in heads]
     assert rows, f"no layers under {heads}"
-    return (s["totals"]["params"] - sum(r["params"] for r in rows),
-            s["totals"]["macs"] - sum(r["macs"] for r in rows))
+    return (
+        s["totals"]["params"] - sum(r["params"] for r in rows),
+        s["totals"]["macs"] - sum(r["macs"] for r in rows),
+    )
 
 
 def test_torchvision_googlenet():
@@ -302,8 +325,14 @@ def test_googlenet_paper():
     layers = [conv(3, 64, 7, 112), conv(64, 64, 1, 56), conv(64, 192, 3, 56)]
     for name, (cin, c1, c3r, c3, c5r, c5, proj) in GOOGLENET_INCEPTIONS.items():
         hw = SIZE[name[0]]
-        layers += [conv(cin, c1, 1, hw), conv(cin, c3r, 1, hw), conv(c3r, c3, 3, hw),
-                   conv(cin, c5r, 1, hw), conv(c5r, c5, 5, hw), conv(cin, proj, 1, hw)]
+        layers += [
+            conv(cin, c1, 1, hw),
+            conv(cin, c3r, 1, hw),
+            conv(c3r, c3, 3, hw),
+            conv(cin, c5r, 1, hw),
+            conv(c5r, c5, 5, hw),
+            conv(cin, proj, 1, hw),
+        ]
     layers.append(fc(1024, 1000))
     params, macs = total(layers)
     # paper Table 1: about 6.8M parameters and 1.5G operations (rounded, and
@@ -312,8 +341,9 @@ def test_googlenet_paper():
     assert _without_aux("googlenet.net", ("loss1", "loss2")) == (params, macs)
     # Each aux head (paper Section 5): 5x5/3 avg pool -> 4x4, 1x1 conv 128,
     # fc 1024, fc classes.
-    aux = sum(total([conv(cin, 128, 1, 4), fc(128 * 16, 1024), fc(1024, 1000)])[0]
-              for cin in (512, 528))
+    aux = sum(
+        total([conv(cin, 128, 1, 4), fc(128 * 16, 1024), fc(1024, 1000)])[0] for cin in (512, 528)
+    )
     s = stats("googlenet.net")
     assert s["totals"]["params"] == params + aux
     assert s["aux_outputs"] == {"aux1": 0.3, "aux2": 0.3}
@@ -345,12 +375,21 @@ def resnet_hand(depth: int, v1_5: bool) -> tuple[int, int]:
             cout = planes * expansion
             if bottleneck:
                 hw1 = out_hw if not v1_5 else hw  # resolution after conv1
-                layers += [conv(cin, planes, 1, hw1, bias=False), bn(planes),
-                           conv(planes, planes, 3, out_hw, bias=False), bn(planes),
-                           conv(planes, cout, 1, out_hw, bias=False), bn(cout)]
+                layers += [
+                    conv(cin, planes, 1, hw1, bias=False),
+                    bn(planes),
+                    conv(planes, planes, 3, out_hw, bias=False),
+                    bn(planes),
+                    conv(planes, cout, 1, out_hw, bias=False),
+                    bn(cout),
+                ]
             else:
-                layers += [conv(cin, planes, 3, out_hw, bias=False), bn(planes),
-                           conv(planes, planes, 3, out_hw, bias=False), bn(planes)]
+                layers += [
+                    conv(cin, planes, 3, out_hw, bias=False),
+                    bn(planes),
+                    conv(planes, planes, 3, out_hw, bias=False),
+                    bn(planes),
+                ]
             if stride != 1 or cin != cout:
                 layers += [conv(cin, cout, 1, out_hw, bias=False), bn(cout)]
             cin, hw = cout, out_hw
@@ -387,8 +426,10 @@ def test_resnet_paper(depth):
     # Same parameters as torchvision's v1.5; fewer MACs for bottleneck nets.
     assert params == TV_RESNET[depth][0]
     # The paper's figures are truncated to one decimal (3.66 is given as 3.6).
-    assert 0 <= macs / 1e9 - PAPER_RESNET_GMACS[depth] < 0.1 or round(macs / 1e9, 1) == \
-        PAPER_RESNET_GMACS[depth]
+    assert (
+        0 <= macs / 1e9 - PAPER_RESNET_GMACS[depth] < 0.1
+        or round(macs / 1e9, 1) == PAPER_RESNET_GMACS[depth]
+    )
 
 
 # ------------------------------------------------------------ receptive field

@@ -1,0 +1,258 @@
+"""The language: each construct elaborates to the graph a reader expects.
+
+Expected shapes and counts are hand arithmetic in each test.
+"""
+
+import pytest
+
+from netdsl.api import load, literal
+from netdsl.diagnostics import NetdslError
+from netdsl.ir import inputs_of, lint
+from netdsl.stats import analyse
+
+
+def build(text, **kw):
+    G = load("t.net", text=text, **kw)
+    lint(G)
+    return G
+
+
+def error_of(text, **kw):
+    with pytest.raises(NetdslError) as exc:
+        load("t.net", text=text, **kw)
+    return exc.value.diagnostics[0]
+
+
+def test_chain_names_and_shapes():
+    G = build("""
+    network N {
+        input image: 3x32x32          # comment
+        x = image -> conv(8, 3, pad=1) as c1 -> relu -> maxpool(2)
+        out y = x -> flatten -> linear(10) as fc
+    }""")
+    assert list(G) == ["image", "c1", "relu", "maxpool", "flatten", "fc"]
+    assert G.nodes["c1"]["shape"] == (8, 32, 32)
+    assert G.nodes["maxpool"]["shape"] == (8, 16, 16)
+    assert G.nodes["flatten"]["shape"] == (8 * 16 * 16,)
+    assert G.nodes["fc"]["shape"] == (10,)
+    assert G.graph["outputs"][0]["name"] == "y"
+    span = G.nodes["c1"]["span"]
+    assert (span.line, span.col) == (4, 22)
+
+
+def test_auto_names_are_deduplicated():
+    G = build("""
+    network N { input x: 4x8x8
+        out y = x -> relu -> relu -> conv(4, 1) -> relu }""")
+    assert [n for n in G if n != "x"] == ["relu", "relu_1", "conv", "relu_2"]
+
+
+def test_group_numbering_like_sequential():
+    G = build("""
+    network N { input x: 3x16x16
+        out y = x -> [conv(4, 3, pad=1), relu, [conv(4, 3) -> relu], maxpool(2)] as features }""")
+    # nested unnamed lists and compositions flatten into the group
+    assert [n for n in G if n != "x"] == [f"features.{i}" for i in range(5)]
+    assert G.graph["groups"]["features"].members == [f"features.{i}" for i in range(5)]
+    assert G.nodes["features.4"]["shape"] == (4, 7, 7)  # 16 -> 16 -> (16-2)=14 -> pool 7
+
+
+def test_repeat_and_for_in_groups():
+    G = build("""
+    network N { input x: 3x32x32
+        cfg = [8, "M", 16, 16, "M"]
+        y = x -> [for v in cfg { if v == "M" { maxpool(2) } else { conv(v, 3, pad=1) -> relu } }]
+            as features
+        out z = y -> [repeat 2 { conv(16, 1) }] as tail }""")
+    names = [n for n in G if n.startswith("features.")]
+    # 8: conv relu; M: pool; 16: conv relu; 16: conv relu; M: pool -> 8 members
+    assert len(names) == 8
+    assert G.nodes["features.7"]["op"] == "maxpool"
+    assert G.nodes["features.7"]["shape"] == (16, 8, 8)
+    assert [n for n in G if n.startswith("tail.")] == ["tail.0", "tail.1"]
+
+
+def test_block_with_defaults_scope_and_in_shape():
+    G = build("""
+    block Res(planes, stride=1) {
+        x = in -> conv(planes, 3, stride=stride, pad=1) as conv1 -> relu
+        skip = in
+        if stride != 1 or in.channels != planes {
+            skip = in -> conv(planes, 1, stride=stride) as proj
+        }
+        out relu(x + skip)
+    }
+    network N { input x: 4x8x8
+        out y = x -> Res(4) as a -> Res(8, stride=2) as b }""")
+    assert "a.proj" not in G and "b.proj" in G
+    assert G.nodes["b.conv1"]["shape"] == (8, 4, 4)
+    assert [s.path for s in G.nodes["b.conv1"]["scope"]] == ["b"]
+    inst = G.graph["instances"]["b"]
+    assert inst.block == "Res" and inst.args == {"planes": 8, "stride": 2}
+    assert inputs_of(G, "b.add") == ["b.conv1" if False else "b.relu", "b.proj"]
+    # symbolic forms for code generation
+    assert G.nodes["b.conv1"]["sym"]["filters"] == "planes"
+    assert G.nodes["b.proj"]["guard"][0][0] == "(stride != 1) or (in_channels != planes)"
+
+
+def test_concat_order_is_exact_and_channels_sum():
+    G = build("""
+    network N { input x: 8x10x10
+        a = x -> conv(3, 1) as a
+        b = x -> conv(5, 3, pad=1) as b
+        c = x -> maxpool(3, stride=1, pad=1) as c
+        out y = concat(c, a, b) as cat }""")
+    assert G.nodes["cat"]["shape"] == (8 + 3 + 5, 10, 10)
+    assert inputs_of(G, "cat") == ["c", "a", "b"]
+
+
+def test_layer_composition_values_and_name_templates():
+    G = build("""
+    network N { input x: 3x8x8
+        stem = conv(4, 3, pad=1) -> relu
+        y = x
+        for i in [1, 2] { y = y -> [stem] as "stage{i}" }
+        out z = y }""")
+    assert {"stage1.0", "stage1.1", "stage2.0", "stage2.1"} <= set(G)
+
+
+def test_arithmetic_and_parameters_from_cli():
+    G = build("""
+    network N(classes=10, width=2) { input x: 3x4x4
+        out y = x -> flatten -> linear(classes * width // 2 + 2 ** 2 - 10 % 3) as fc }""",
+              defines={"classes": 20})
+    assert G.nodes["fc"]["shape"] == (20 * 2 // 2 + 4 - 1,)
+    assert G.graph["params"] == {"classes": 20, "width": 2}
+
+
+def test_input_override():
+    G = build("network N { input x: 3x32x32\n out y = x -> conv(2, 5) }",
+              inputs={"x": (3, 10, 10)})
+    assert G.nodes["conv"]["shape"] == (2, 6, 6)
+
+
+def test_aux_outputs_carry_weight():
+    G = build("""
+    network N { input x: 3x8x8
+        f = x -> conv(4, 3) as c
+        aux(0.3) side = f -> flatten -> linear(2) as head
+        out main = f -> global_avgpool -> flatten -> linear(2) as fc }""")
+    outs = {o["name"]: o for o in G.graph["outputs"]}
+    assert outs["side"]["aux"] and outs["side"]["weight"] == 0.3
+    assert not outs["main"]["aux"]
+
+
+def test_import_blocks_from_another_file(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.net").write_text(
+        "block Twice(c) { out in -> conv(c, 1) -> conv(c, 1) }")
+    main = tmp_path / "main.net"
+    main.write_text('import "lib/blocks.net"\n'
+                    "network N { input x: 2x4x4\n out y = x -> Twice(3) as t }")
+    G = load(str(main))
+    assert G.nodes["t.conv_1"]["shape"] == (3, 4, 4)
+
+
+def test_unused_layers_are_pruned_with_a_warning():
+    G = build("""network N { input x: 3x4x4
+        dead = x -> conv(2, 1) as dead
+        out y = x -> relu }""")
+    assert "dead" not in G
+    assert any("dead" in w.message for w in G.graph["warnings"])
+
+
+def test_init_rules_recorded():
+    G = build("""network N { input x: 3x4x4
+        init conv(weight=kaiming_normal(mode="fan_out", nonlinearity="relu"), bias=0)
+        out y = x -> conv(2, 1) }""")
+    rule = G.graph["init"][0]
+    assert rule["op"] == "conv"
+    assert rule["weight"] == {"fn": "kaiming_normal",
+                              "args": {"a": 0.0, "mode": "fan_out", "nonlinearity": "relu"}}
+    assert rule["bias"] == {"fn": "constant", "args": {"value": 0.0}}
+
+
+def test_three_stacked_3x3_convs_see_7x7():
+    G = build("network N { input x: 1x32x32\n out y = x -> repeat 3 { conv(1, 3) } }")
+    layers = analyse(G)["layers"]
+    assert [row["receptive_field"] for row in layers] == [[3, 3], [5, 5], [7, 7]]
+
+
+def test_receptive_field_through_branches_is_the_largest():
+    G = build("""network N { input x: 1x32x32
+        a = x -> conv(1, 3, pad=1) -> conv(1, 3, pad=1)
+        b = x -> conv(1, 1)
+        out y = a + b as sum }""")
+    rows = {r["name"]: r for r in analyse(G)["layers"]}
+    assert rows["sum"]["receptive_field"] == [5, 5]
+
+
+def test_lazy_repeat_of_a_billion_layers_fails_fast():
+    import time
+
+    start = time.perf_counter()
+    d = error_of("network N { input x: 1x8x8\n out y = x -> repeat 100000 { repeat 10000 "
+                 "{ relu } } }")
+    assert d.code == "E701"
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    "text, code, line, col",
+    [
+        ("network N { input x: 3x8x8\n out y = x -> conv(4, 3, strid=2) }", "E202", 2, 26),
+        ("network N { input x: 3x8x8\n out y = x -> cnv(4, 3) }", "E201", 2, 15),
+        ("network N { input x: 3x8x8\n out y = x -> conv(4, 3, stride=0) }", "E305", 2, 26),
+        ("network N { input x: 3x8x8\n out y = x -> flatten -> conv(4, 3) }", "E401", 2, 26),
+        ("network N { input x: 3x8x8\n out y = x -> conv(4, 3 }", "E101", 2, 25),
+        ("network N { input x: 3x8x8\n a = x -> conv(4, 1)\n b = x -> conv(5, 1)\n"
+         " out y = a + b }", "E401", 4, 10),
+    ],
+)
+def test_errors_point_at_the_culprit(text, code, line, col):
+    d = error_of(text)
+    assert (d.code, d.span.line, d.span.col) == (code, line, col)
+    assert d.hint or d.code in ("E401", "E305")
+
+
+def test_did_you_mean_for_misspelt_names():
+    d = error_of("network N { input x: 3x8x8\n out y = x -> conv(4, 3) -> rleu }")
+    assert d.hint == "did you mean 'relu'?"
+
+
+def test_shape_error_inside_block_names_the_instantiation_chain():
+    d = error_of("""
+    block Inner(c) { out in -> conv(c, 9) }
+    block Outer(c) { out in -> Inner(c) as inner }
+    network N { input x: 3x8x8
+        out y = x -> Outer(4) as outer }""")
+    assert d.code == "E401"
+    notes = [n.message for n in d.notes]
+    blocks = [n for n in notes if n.startswith("in block")]
+    assert blocks[0].startswith("in block Inner 'outer.inner'")
+    assert blocks[1].startswith("in block Outer 'outer'")
+    assert any("3x8x8" in n for n in notes)
+
+
+def test_recursion_is_an_error():
+    d = error_of("block A(c) { out in -> A(c) }\nnetwork N { input x: 1x4x4\n out y = x -> A(1) }")
+    assert d.code == "E505"
+
+
+def test_duplicate_names():
+    d = error_of("network N { input x: 1x4x4\n out y = x -> relu as a -> relu as a }")
+    assert d.code == "E203"
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("10", 10), ("0.5", 0.5), ("true", True), ('"same"', "same"), ("(1, 2)", (1, 2)),
+     ("3x32x32", (3, 32, 32)), ("-4", -4)],
+)
+def test_cli_literals(text, value):
+    assert literal(text) == value
+
+
+def test_bad_cli_literal():
+    with pytest.raises(NetdslError):
+        literal("conv(")

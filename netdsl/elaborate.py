@@ -188,8 +188,18 @@ class Elaborator(Evaluator):
     def assign(self, stmt: ast.Assign, frame: Frame) -> None:
         value = self.ev(stmt.expr, frame)
         if len(stmt.targets) == 1:
-            frame.vars[stmt.targets[0]] = value
-            frame.syms[stmt.targets[0]] = render(stmt.expr, frame.syms)
+            target = stmt.targets[0]
+            sym = render(stmt.expr, frame.syms)
+            if frame.guards and sym is not None:
+                # Assigned under `if`: symbolically the value depends on the condition.
+                old = frame.syms.get(target)
+                if old is None or any(g is None for g, _ in frame.guards):
+                    sym = None
+                else:
+                    conds = [g if taken else f"not ({g})" for g, taken in frame.guards]
+                    sym = f"({sym} if {' and '.join(conds)} else {old})"
+            frame.vars[target] = value
+            frame.syms[target] = sym
             return
         if not isinstance(value, (list, tuple)) or len(value) != len(stmt.targets):
             got = f"{len(value)} values" if isinstance(value, (list, tuple)) else type_name(value)

@@ -109,6 +109,14 @@ def _fmt_cell(key, value) -> str:
     return str(value)
 
 
+def _mult_adds(macs: int) -> str:
+    # torchinfo's unit choice, so figures can be compared at a glance
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if macs >= scale:
+            return f"Total mult-adds ({unit}): {macs / scale:.2f}"
+    return f"Total mult-adds (M): {macs / 1e6:.2f}"
+
+
 def totals_lines(report: dict) -> list[str]:
     t = report["totals"]
     return [
@@ -116,7 +124,7 @@ def totals_lines(report: dict) -> list[str]:
         f"Trainable params: {t['trainable_params']:,}",
         f"Non-trainable params: {t['non_trainable_params']:,}",
         f"Buffers (e.g. batchnorm running stats): {t['buffers']:,}",
-        f"Total mult-adds (G): {t['macs'] / 1e9:.2f}",
+        _mult_adds(t["macs"]),
         f"MACs: {t['macs']:,}",
         f"FLOPs (2 x MACs): {t['flops']:,}",
         f"Activations (elements, incl. inputs): {t['activations']:,}",

@@ -98,7 +98,10 @@ def analyse(G: nx.DiGraph) -> dict:
                 "input_shapes": [list(s) for s in in_shapes(G, node)],
                 "output_shape": list(data["shape"]),
                 "kernel": _pair(args.get("kernel")),
-                "stride": _pair(args.get("stride")),
+                # pooling's stride defaults to its kernel
+                "stride": _pair(
+                    args.get("stride") or args.get("kernel") if "stride" in args else None
+                ),
                 "pad": args.get("pad") if args.get("pad") == "same" else _pair(args.get("pad")),
                 "filters": args.get("filters", args.get("features")),
                 "params": c.params,

@@ -200,6 +200,9 @@ class Elaborator(Evaluator):
                     sym = f"({sym} if {' and '.join(conds)} else {old})"
             frame.vars[target] = value
             frame.syms[target] = sym
+            if isinstance(value, Tensor) and value.node in self.G:
+                # The first .net name of a tensor in this block, for generated code.
+                self.G.nodes[value.node].setdefault("var", {}).setdefault(frame.prefix, target)
             return
         if not isinstance(value, (list, tuple)) or len(value) != len(stmt.targets):
             got = f"{len(value)} values" if isinstance(value, (list, tuple)) else type_name(value)
@@ -388,7 +391,7 @@ class Elaborator(Evaluator):
         if path is None:
             path = frame.prefix + spec.name
         self.claim(path, spec.span, frame)
-        group = Group(path, spec.span, frame.scope)
+        group = Group(path, spec.span, frame.scope, guard=tuple(frame.guards))
         self.G.graph["groups"][path] = group
         inner = spec.body if isinstance(spec, RepeatSpec) else spec
         flat = (
@@ -517,6 +520,8 @@ class Elaborator(Evaluator):
             spec.span,
             frame.scope,
             [inputs[0].node],
+            arg_syms=self.given_syms(spec),
+            guard=tuple(frame.guards),
         )
         self.G.graph["instances"][path] = instance
         self.stack.append(block.name)
@@ -532,6 +537,14 @@ class Elaborator(Evaluator):
             )
         instance.output = inner.out.node
         return inner.out
+
+    @staticmethod
+    def given_syms(spec: BlockSpec) -> dict[str, str | None]:
+        """The symbolic form of each argument given explicitly in a block call."""
+        names = [p.name for p in spec.block.params]
+        syms = {name: a.sym for name, a in zip(names, spec.pos)}
+        syms.update({k: a.sym for k, a in spec.kw if k in names})
+        return syms
 
     def bind_block_args(self, spec: BlockSpec, inner: Frame, caller: Frame) -> None:
         block = spec.block

@@ -9,6 +9,8 @@ Nodes are keyed by a unique dotted path (``layer1.0.conv1``); their attributes:
   scope   tuple of Scope, outermost first: the block instances that contain it
   sym     {arg name: Python expression} for args that depend on block parameters
   guard   tuple of (Python condition, taken) of the ``if``s inside its block
+  var     {block prefix: name}: the .net variable first bound to this tensor in the
+          block instance with that prefix ("layer1.0.", "" for the network); optional
 
 Edges carry ``port`` (0-based input index), so concat order is exact.
 
@@ -50,6 +52,10 @@ class Instance:
     scope: tuple[Scope, ...]  # enclosing instances (not including itself)
     inputs: list[str] = field(default_factory=list)  # nodes feeding it, in order
     output: str | None = None  # node whose value it returns
+    # Arguments given explicitly in the call: {param: Python expression over the
+    # caller's parameters, or None when it has no symbolic form}.
+    arg_syms: dict[str, str | None] = field(default_factory=dict)
+    guard: tuple = ()  # as a node's guard: the ``if``s of the caller it was created under
 
 
 @dataclass
@@ -58,6 +64,7 @@ class Group:
     span: Span
     scope: tuple[Scope, ...]
     members: list[str] = field(default_factory=list)  # member paths, "features.0", ...
+    guard: tuple = ()  # as a node's guard
 
 
 class IRError(AssertionError):

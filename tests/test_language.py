@@ -5,7 +5,7 @@ Expected shapes and counts are hand arithmetic in each test.
 
 import pytest
 
-from netdsl.api import load, literal
+from netdsl.api import literal, load
 from netdsl.diagnostics import NetdslError
 from netdsl.ir import inputs_of, lint
 from netdsl.stats import analyse
@@ -117,17 +117,18 @@ def test_layer_composition_values_and_name_templates():
 
 
 def test_arithmetic_and_parameters_from_cli():
-    G = build("""
+    G = build(
+        """
     network N(classes=10, width=2) { input x: 3x4x4
         out y = x -> flatten -> linear(classes * width // 2 + 2 ** 2 - 10 % 3) as fc }""",
-              defines={"classes": 20})
+        defines={"classes": 20},
+    )
     assert G.nodes["fc"]["shape"] == (20 * 2 // 2 + 4 - 1,)
     assert G.graph["params"] == {"classes": 20, "width": 2}
 
 
 def test_input_override():
-    G = build("network N { input x: 3x32x32\n out y = x -> conv(2, 5) }",
-              inputs={"x": (3, 10, 10)})
+    G = build("network N { input x: 3x32x32\n out y = x -> conv(2, 5) }", inputs={"x": (3, 10, 10)})
     assert G.nodes["conv"]["shape"] == (2, 6, 6)
 
 
@@ -145,10 +146,12 @@ def test_aux_outputs_carry_weight():
 def test_import_blocks_from_another_file(tmp_path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "blocks.net").write_text(
-        "block Twice(c) { out in -> conv(c, 1) -> conv(c, 1) }")
+        "block Twice(c) { out in -> conv(c, 1) -> conv(c, 1) }"
+    )
     main = tmp_path / "main.net"
-    main.write_text('import "lib/blocks.net"\n'
-                    "network N { input x: 2x4x4\n out y = x -> Twice(3) as t }")
+    main.write_text(
+        'import "lib/blocks.net"\nnetwork N { input x: 2x4x4\n out y = x -> Twice(3) as t }'
+    )
     G = load(str(main))
     assert G.nodes["t.conv_1"]["shape"] == (3, 4, 4)
 
@@ -167,8 +170,10 @@ def test_init_rules_recorded():
         out y = x -> conv(2, 1) }""")
     rule = G.graph["init"][0]
     assert rule["op"] == "conv"
-    assert rule["weight"] == {"fn": "kaiming_normal",
-                              "args": {"a": 0.0, "mode": "fan_out", "nonlinearity": "relu"}}
+    assert rule["weight"] == {
+        "fn": "kaiming_normal",
+        "args": {"a": 0.0, "mode": "fan_out", "nonlinearity": "relu"},
+    }
     assert rule["bias"] == {"fn": "constant", "args": {"value": 0.0}}
 
 
@@ -191,8 +196,9 @@ def test_lazy_repeat_of_a_billion_layers_fails_fast():
     import time
 
     start = time.perf_counter()
-    d = error_of("network N { input x: 1x8x8\n out y = x -> repeat 100000 { repeat 10000 "
-                 "{ relu } } }")
+    d = error_of(
+        "network N { input x: 1x8x8\n out y = x -> repeat 100000 { repeat 10000 { relu } } }"
+    )
     assert d.code == "E701"
     assert time.perf_counter() - start < 5
 
@@ -205,8 +211,13 @@ def test_lazy_repeat_of_a_billion_layers_fails_fast():
         ("network N { input x: 3x8x8\n out y = x -> conv(4, 3, stride=0) }", "E305", 2, 26),
         ("network N { input x: 3x8x8\n out y = x -> flatten -> conv(4, 3) }", "E401", 2, 26),
         ("network N { input x: 3x8x8\n out y = x -> conv(4, 3 }", "E101", 2, 25),
-        ("network N { input x: 3x8x8\n a = x -> conv(4, 1)\n b = x -> conv(5, 1)\n"
-         " out y = a + b }", "E401", 4, 10),
+        (
+            "network N { input x: 3x8x8\n a = x -> conv(4, 1)\n b = x -> conv(5, 1)\n"
+            " out y = a + b }",
+            "E401",
+            4,
+            10,
+        ),
     ],
 )
 def test_errors_point_at_the_culprit(text, code, line, col):
@@ -246,8 +257,15 @@ def test_duplicate_names():
 
 @pytest.mark.parametrize(
     "text, value",
-    [("10", 10), ("0.5", 0.5), ("true", True), ('"same"', "same"), ("(1, 2)", (1, 2)),
-     ("3x32x32", (3, 32, 32)), ("-4", -4)],
+    [
+        ("10", 10),
+        ("0.5", 0.5),
+        ("true", True),
+        ('"same"', "same"),
+        ("(1, 2)", (1, 2)),
+        ("3x32x32", (3, 32, 32)),
+        ("-4", -4),
+    ],
 )
 def test_cli_literals(text, value):
     assert literal(text) == value

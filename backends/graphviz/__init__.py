@@ -1,0 +1,141 @@
+"""Graphviz backend: the network as a DOT diagram, rendered to SVG/PNG/PDF by `dot`.
+
+The DOT text comes from templates/network.dot.j2 over the diagram model of
+netdsl.backends.graphviz.model (shared with the mermaid backend). Labels are
+HTML-like; every piece of text from the .net file goes through Jinja's HTML
+autoescaping, and node identifiers through `dot_id`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from netdsl.backends.graphviz.model import build, fmt_count
+from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.plugins import Backend, Option
+
+RENDERED = ("svg", "png", "pdf")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+FONT = "Inter,Helvetica,Arial,sans-serif"
+
+# fill, border, text colour of each family (see model.FAMILY_OF_*).
+PALETTE = {
+    "conv": ("#dbeafe", "#60a5fa", "#0f172a"),
+    "dense": ("#ede9fe", "#a78bfa", "#0f172a"),
+    "pool": ("#d1fae5", "#34d399", "#0f172a"),
+    "norm": ("#fef3c7", "#f59e0b", "#0f172a"),
+    "act": ("#f1f5f9", "#cbd5e1", "#0f172a"),
+    "tensor": ("#f5f5f4", "#d6d3d1", "#0f172a"),
+    "merge": ("#ffedd5", "#fb923c", "#0f172a"),
+    "block": ("#e0e7ff", "#6366f1", "#1e1b4b"),
+    "group": ("#f1f5f9", "#64748b", "#0f172a"),
+    "input": ("#1e293b", "#0f172a", "#ffffff"),
+    "output": ("#047857", "#065f46", "#ffffff"),
+}
+AUX_OUTPUT = ("#ffffff", "#047857", "#065f46")
+
+
+def dot_id(text: str) -> Markup:
+    """A double-quoted DOT identifier (injective: backslash and quote are escaped)."""
+    return Markup('"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=True,  # HTML-like labels: & < > " ' from the .net file are escaped
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["id"] = dot_id
+    env.filters["count"] = fmt_count
+    return env
+
+
+def to_dot(G, depth: int | None = None, rankdir: str = "TB") -> str:
+    if rankdir not in RANKDIRS:
+        raise NetdslError(
+            Diagnostic(
+                "E805",
+                f"bad rankdir {rankdir!r}",
+                None,
+                hint="use one of " + ", ".join(RANKDIRS),
+            )
+        )
+    diagram = build(G, depth)
+    template = _env().get_template("network.dot.j2")
+    return template.render(
+        d=diagram, rankdir=rankdir, font=FONT, palette=PALETTE, aux_output=AUX_OUTPUT
+    )
+
+
+def render(dot_text: str, fmt: str, dpi: int | None = None) -> bytes:
+    """Run Graphviz's `dot -T<fmt>` on the text; its output as bytes."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise NetdslError(
+            Diagnostic(
+                "E804",
+                f"cannot write .{fmt}: Graphviz's `dot` program is not installed",
+                None,
+                hint="install Graphviz: apt-get install graphviz (Debian/Ubuntu), "
+                "brew install graphviz (macOS); or write .dot",
+            )
+        )
+    cmd = [exe, f"-T{fmt}"]
+    if dpi is not None:
+        cmd.append(f"-Gdpi={int(dpi)}")
+    try:
+        done = subprocess.run(cmd, input=dot_text.encode("utf-8"), capture_output=True, check=False)
+    except OSError as exc:
+        raise NetdslError(
+            Diagnostic("E804", f"cannot run Graphviz's `dot`: {exc.strerror or exc}", None)
+        ) from None
+    if done.returncode != 0 or not done.stdout:
+        why = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+        raise NetdslError(
+            Diagnostic(
+                "E806",
+                f"Graphviz's `dot` failed to render .{fmt}: {why}",
+                None,
+                hint="write .dot and run `dot` yourself to see more",
+            )
+        )
+    return done.stdout
+
+
+def generate(G, options: dict | None = None, fmt: str | None = None) -> str | bytes:
+    options = options or {}
+    depth = options.get("depth")
+    rankdir = options.get("rankdir") or "TB"
+    text = to_dot(G, depth, str(rankdir).upper())
+    if fmt is not None and fmt.lower() in RENDERED:
+        return render(text, fmt.lower(), options.get("dpi"))
+    return text
+
+
+backend = Backend(
+    name="graphviz",
+    description="Graphviz diagram (.dot text; .svg/.png/.pdf rendered with `dot`)",
+    extensions=("dot", "gv", "svg", "png", "pdf"),
+    generate=generate,
+    options=(
+        Option(
+            "depth",
+            "collapse blocks and groups nested N levels deep into one box each "
+            "(1: top level only); default: every layer",
+            default=None,
+            type=int,
+        ),
+        Option("rankdir", "layout direction", default="TB", type=str, choices=RANKDIRS),
+        Option("dpi", "resolution of .png output (Graphviz default: 96)", default=None, type=int),
+    ),
+)

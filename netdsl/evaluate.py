@@ -384,7 +384,7 @@ class Evaluator:
                 frame,
                 hint="raise the limit with --max-layers",
             )
-        pure = all(isinstance(s, ast.ExprStmt) for s in e.body)
+        pure = _pure(e.body)
         if pure and n > 0:
             # A body of layers only is the same every time: keep one copy, lazily.
             value = self.body_value(self.exec_body(e.body, frame))
@@ -412,6 +412,20 @@ class Evaluator:
         for _ in range(n):
             out.extend(self.exec_body(e.body, frame))
         return out
+
+
+def _pure(body: list[ast.Stmt]) -> bool:
+    """True when a body only computes values: no assignment or output anywhere inside."""
+    for stmt in body:
+        if not isinstance(stmt, ast.ExprStmt):
+            return False
+        e = stmt.expr
+        if isinstance(e, ast.If):
+            if not _pure(e.then) or (e.orelse is not None and not _pure(e.orelse)):
+                return False
+        elif isinstance(e, (ast.For, ast.Repeat)) and not _pure(e.body):
+            return False
+    return True
 
 
 def _spec_fields(f) -> dict:

@@ -274,3 +274,11 @@ def test_cli_literals(text, value):
 def test_bad_cli_literal():
     with pytest.raises(NetdslError):
         literal("conv(")
+
+
+def test_repeat_with_assignments_inside_if_runs_every_time():
+    G = build("""network N { input i: 3x8x8
+        x = i
+        repeat 3 { if true { x = x -> relu } }
+        out y = x }""")
+    assert [n for n in G if n != "i"] == ["relu", "relu_1", "relu_2"]

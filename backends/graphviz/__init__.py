@@ -15,14 +15,14 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from netdsl.backends.graphviz.model import build, fmt_count
+from netdsl.backends.graphviz.model import build, fmt_count, fmt_value
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.plugins import Backend, Option
 
 RENDERED = ("svg", "png", "pdf")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 
-FONT = "Inter,Helvetica,Arial,sans-serif"
+FONT = "Helvetica,Arial,sans-serif"
 
 # fill, border, text colour of each family (see model.FAMILY_OF_*).
 PALETTE = {
@@ -57,6 +57,7 @@ def _env() -> Environment:
     )
     env.filters["id"] = dot_id
     env.filters["count"] = fmt_count
+    env.filters["value"] = fmt_value
     return env
 
 

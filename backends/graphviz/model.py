@@ -305,6 +305,22 @@ def _chain(path: str | None, boxes: dict[str, _Container]) -> list[str]:
     return out[::-1]
 
 
+def _defaults(G: nx.DiGraph, block: str | None) -> dict:
+    """A block's parameters with constant defaults: {name: value}."""
+    from netdsl import ast
+
+    definition = G.graph.get("blocks", {}).get(block) if block else None
+    out = {}
+    for p in getattr(definition, "params", ()) or ():
+        if isinstance(p.default, ast.Const):
+            out[p.name] = p.default.value
+    return out
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
 def _aux_nodes(G: nx.DiGraph) -> set[str]:
     """Nodes that only auxiliary (training-only) outputs use."""
     outs = G.graph.get("outputs", [])
@@ -363,7 +379,12 @@ def build(G: nx.DiGraph, depth: int | None = None) -> Diagram:
 
     def block_lines(c: _Container) -> tuple[str, list[str]]:
         if c.kind == "block":
-            args = " ".join(f"{k}={fmt_value(v)}" for k, v in c.args.items())
+            defaults = _defaults(G, c.block)
+            args = " ".join(
+                f"{k}={fmt_value(v)}"
+                for k, v in c.args.items()
+                if not (k in defaults and _same(defaults[k], v))
+            )
             return c.block or "", [args] if args else []
         kinds = {instances[m].block for m in c.members if m in instances}
         if c.members and all(m in instances for m in c.members) and len(kinds) == 1:

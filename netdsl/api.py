@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import networkx as nx
 
 from netdsl import ast
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborate import Limits, elaborate
+from netdsl.ir import lint
 from netdsl.loader import load_program
 from netdsl.parser import parse
 
@@ -21,7 +24,10 @@ def load(
 ) -> nx.DiGraph:
     """Parse, elaborate and shape-check a network; raises NetdslError on bad input."""
     program = load_program(path, text)
-    return elaborate(program, network, defines, inputs, limits)
+    G = elaborate(program, network, defines, inputs, limits)
+    if os.environ.get("NETDSL_LINT"):  # the test suite checks the IR after every pass
+        lint(G)
+    return G
 
 
 def literal(text: str, what: str = "value"):

@@ -270,6 +270,9 @@ def compile(
     write_output(output if output is not None else "-", result)
 
 
+_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn")
+
+
 @main.command()
 def backends():
     """List the installed backends (and any that failed to load)."""
@@ -282,6 +285,11 @@ def backends():
         click.echo(f"{name:<10} {b.description}  [{exts}]")
         for opt in b.options:
             default = "" if opt.default is None else f" (default {opt.default})"
-            click.echo(f"{'':<12}--{opt.name.replace('_', '-')}: {opt.help}{default}")
+            flag = (
+                f"--{opt.name.replace('_', '-')}"
+                if opt.name in _COMPILE_FLAGS
+                else f"-O {opt.name}=..."
+            )
+            click.echo(f"{'':<12}{flag}: {opt.help}{default}")
     for name, why in sorted(found.broken.items()):
         click.echo(f"netdsl: warning: backend '{name}' is installed but broken: {why}", err=True)

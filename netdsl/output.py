@@ -10,6 +10,12 @@ from pathlib import Path
 from netdsl.diagnostics import Diagnostic, NetdslError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_output(path: str, data: str | bytes) -> None:
     if path == "-":
         if isinstance(data, bytes):
@@ -29,6 +35,8 @@ def write_output(path: str, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        # mkstemp creates 0600; give the file the mode a plain open() would have.
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException as exc:
         try:

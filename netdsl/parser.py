@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import ast as pyast
+import math
+import re
+import threading
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.visitors import Transformer_NonRecursive
 
 from netdsl import ast
-from netdsl.diagnostics import Diagnostic, NetdslError, Span
+from netdsl.diagnostics import Diagnostic, NetdslError, Note, Span
 
 # Terminals spelled in words, for "expected ..." messages.
 _WORDS = {
@@ -31,7 +41,122 @@ def _grammar() -> str:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    numbers = {name: _check_number for name in ("INT", "FLOAT", "SHAPE")}
+    return _cached_lark(
+        _grammar(),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks=numbers,
+    )
+
+
+# Building the LALR tables takes ~0.2 s, more than the rest of `netdsl stats`; Lark can
+# save them to a file and load them in ~20 ms. The file lives in the user's cache folder
+# (a private temp folder as the fallback; no cache where neither is writable), is named
+# by a hash of the grammar, the options and the Lark and Python versions (so editing the
+# grammar or upgrading Lark never loads stale tables), and is written atomically.
+# NETDSL_CACHE_DIR overrides the folder; NETDSL_NO_CACHE=1 disables the cache.
+# (Measured against Lark's standalone parser: docs/benchmarks.md.)
+def _cache_dir():
+    import os
+    import sys
+    from pathlib import Path
+
+    if os.environ.get("NETDSL_NO_CACHE"):
+        return None
+    env = os.environ.get("NETDSL_CACHE_DIR")
+    if env:
+        candidates = [Path(env)]
+    else:
+        candidates = []
+        base = os.environ.get("XDG_CACHE_HOME") or (
+            os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
+        )
+        try:
+            candidates.append(Path(base) if base else Path.home() / ".cache")
+        except RuntimeError:  # no home folder
+            pass
+        candidates = [c / "netdsl" for c in candidates]
+        import tempfile
+
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        candidates.append(Path(tempfile.gettempdir()) / f"netdsl-{uid}")
+    for folder in candidates:
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if hasattr(os, "getuid"):
+                st = folder.stat()
+                # The tables are a pickle: only load them from a folder only we can write.
+                if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                    continue
+            if os.access(folder, os.W_OK | os.X_OK):
+                return folder
+        except OSError:
+            continue
+    return None
+
+
+def _cached_lark(grammar: str, **options) -> Lark:
+    import hashlib
+    import os
+    import sys
+
+    import lark
+
+    folder = _cache_dir()
+    if folder is None:
+        return Lark(grammar, **options)
+    plain = sorted((k, v) for k, v in options.items() if not isinstance(v, dict))
+    key = f"{grammar}{plain}{lark.__version__}{sys.version_info[:2]}"
+    path = folder / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lark-cache"
+    if path.is_file():
+        # Lark checks the hash inside; an unreadable or stale file is rebuilt.
+        return Lark(grammar, cache=str(path), **options)
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    parser = Lark(grammar, cache=str(tmp), **options)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return parser
+
+
+# The parse in progress (text, file, diagnostics), for the lexer callback below.
+_current = threading.local()
+
+
+def _check_number(tok: Token) -> Token:
+    """A number glued to letters or dots (`12abc`, `1.2.3`, `3x`) is malformed (E104).
+
+    Newlines are insignificant, so `x = 12abc` would otherwise parse as `x = 12; abc`."""
+    state = getattr(_current, "parse", None)
+    if state is not None and tok.end_pos is not None:
+        text, file, errors = state
+        if tok.end_pos < len(text) and _is_number_char(text[tok.end_pos]):
+            errors.append(_number_diagnostic(text, file, *_word_around(text, tok.start_pos)))
+    return tok
+
+
+# 2 ** 256 has 78 digits; wider integers are certainly mistakes (evaluate.py refuses them
+# in arithmetic too), and Python refuses to convert more than 4300 digits at all.
+MAX_INT_DIGITS = 78
+
+
+def _int_literal(digits: str, span: Span) -> int:
+    if len(digits.lstrip("0")) > MAX_INT_DIGITS:
+        raise NetdslError(
+            Diagnostic(
+                "E703",
+                f"number too large ({len(digits)} digits)",
+                span,
+                hint=f"integers have at most {MAX_INT_DIGITS} digits",
+            )
+        )
+    return int(digits)
 
 
 def _span(file: str, meta) -> Span:
@@ -42,8 +167,9 @@ def _tok_span(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-class _ToAst(Transformer):
-    """Builds AST nodes; every node gets its span from Lark's meta."""
+class _ToAst(Transformer_NonRecursive):
+    """Builds AST nodes; every node gets its span from Lark's meta (without recursion:
+    a long `->` chain is a deep tree)."""
 
     def __init__(self, file: str):
         super().__init__()
@@ -172,15 +298,19 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def int(self, meta, c):
-        return ast.Const(self._s(meta), int(c[0]))
+        return ast.Const(self._s(meta), _int_literal(str(c[0]), self._s(meta)))
 
     @v_args(meta=True)
     def float(self, meta, c):
-        return ast.Const(self._s(meta), float(c[0]))
+        value = float(c[0])
+        if math.isinf(value):
+            raise NetdslError(Diagnostic("E703", "number too large", self._s(meta)))
+        return ast.Const(self._s(meta), value)
 
     @v_args(meta=True)
     def shape(self, meta, c):
-        return ast.Const(self._s(meta), tuple(int(d) for d in str(c[0]).split("x")))
+        span = self._s(meta)
+        return ast.Const(span, tuple(_int_literal(d, span) for d in str(c[0]).split("x")))
 
     @v_args(meta=True)
     def string(self, meta, c):
@@ -242,51 +372,320 @@ def _describe(parser: Lark, names) -> str:
     return words[0] if words else "something else"
 
 
-def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
+# Syntax error codes: E101 unexpected token, E102 unexpected character, E103 unexpected
+# end of file, E104 malformed number. Several errors in one file are all reported (up to
+# MAX_SYNTAX_ERRORS): after each, the parser resynchronises at the next statement.
+MAX_SYNTAX_ERRORS = 20
+# Nesting deeper than this (lists in lists, calls in calls, ...) is refused with E704 before
+# evaluation, which recurses. A long `->` chain is not nesting.
+MAX_NESTING = 100
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
+_STMT_KEYWORDS = (
+    "import block network input out aux init if for repeat".split()  # words starting a line
+)
+
+
+def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
+    """One syntax error, in words, pointing at the culprit."""
     parser = _lark()
     line, col = exc.line, exc.column
     hint = None
+    notes: list[Note] = []
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         msg = f"unexpected character {ch!r}"
         if ch == "'":
             hint = 'strings use double quotes: "..."'
-        span = Span(file, line, col, line, col + 1)
-    elif isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    ):
+        elif ch in "\u201c\u201d\u2018\u2019":
+            hint = 'use plain double quotes: "..."'
+        elif ch in "\u00d7\u2715\u2716":
+            hint = "write shapes with the letter x: 3x224x224"
+        elif ch in "\u2192\u27f6":
+            hint = "write arrows as ->"
+        elif not ch.isprintable() or not ch.isascii():
+            hint = "netdsl source is plain ASCII outside strings and comments"
+        return Diagnostic("E102", msg, Span(file, line, col, line, col + 1), hint)
+    if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
         expected = getattr(exc, "expected", None) or []
-        msg = f"unexpected end of file; expected {_describe(parser, expected)}"
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
-        span = Span(file, line, col, line, col + 1)
-        if "RBRACE" in expected or "RPAR" in expected or "RSQB" in expected:
-            hint = "is a bracket left unclosed?"
-    else:
-        tok = exc.token
-        msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, exc.expected)}"
-        span = _tok_span(file, tok)
-        closers = [c for c in ("RPAR", "RSQB", "RBRACE") if c in exc.expected]
-        if tok.type == "NAME" and "EQUAL" in exc.expected:
-            hint = "a missing operator or '->' between two names?"
-        elif closers:
-            hint = f"is a {_describe(parser, closers[:1])} missing?"
-    return NetdslError(Diagnostic("E101", msg, span, hint))
+        end = Span(file, line, col, line, col + 1)
+        opened = _open_brackets(text, len(text))
+        if opened:
+            ch, off = opened[-1]
+            bl, bc = _line_col(text, off)
+            return Diagnostic(
+                "E103",
+                f"unexpected end of file: '{ch}' is never closed",
+                Span(file, bl, bc, bl, bc + 1),
+                f"add '{_OPENERS[ch]}' where it should end",
+                [Note(f"the file ends at {end}", end)],
+            )
+        return Diagnostic(
+            "E103", f"unexpected end of file; expected {_describe(parser, expected)}", end
+        )
+    tok = exc.token
+    number = _malformed_number(text, tok)
+    if number is not None:
+        return _number_diagnostic(text, file, *number)
+    msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, exc.expected)}"
+    span = _tok_span(file, tok)
+    closers = [c for c in ("RPAR", "RSQB", "RBRACE") if c in exc.expected]
+    if tok.type == "NAME" and "EQUAL" in exc.expected:
+        hint = "a missing operator or '->' between two names?"
+    elif closers:
+        hint = f"is a {_describe(parser, closers[:1])} missing?"
+        opened = _open_brackets(text, tok.start_pos)
+        if opened and _CLOSERS[_OPENERS[opened[-1][0]]] in exc.expected:
+            ch, off = opened[-1]
+            bl, bc = _line_col(text, off)
+            where = Span(file, bl, bc, bl, bc + 1)
+            hint = f"is a '{_OPENERS[ch]}' missing?"
+            notes.append(Note(f"'{ch}' opened at {where} is not closed", where))
+    elif tok.type == "EQUAL" and "COMP_OP" in exc.expected:
+        hint = "compare with '=='"
+    return Diagnostic("E101", msg, span, hint, notes)
+
+
+def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
+    return NetdslError(_diagnose(exc, file, text))
 
 
 def _token_words(tok: Token) -> str:
     kinds = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape"}
     if tok.type in kinds:
         return f"{kinds[tok.type]} {tok.value!r}"
+    if tok.type == "STRING":
+        return f"string {tok.value}"
     return repr(tok.value)
 
 
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _scan_brackets(text: str):
+    """(offset, char) of every bracket outside strings and comments."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if ch in "()[]{}":
+            yield i, ch
+        i += 1
+
+
+def _open_brackets(text: str, stop: int) -> list[tuple[str, int]]:
+    """Brackets opened before `stop` and not closed by then, innermost last."""
+    stack: list[tuple[str, int]] = []
+    for off, ch in _scan_brackets(text[:stop]):
+        if ch in _OPENERS:
+            stack.append((ch, off))
+        elif stack and _OPENERS[stack[-1][0]] == ch:
+            stack.pop()
+    return stack
+
+
+def _word_around(text: str, pos: int) -> tuple[int, int]:
+    """The run of letters, digits, '_' and '.' around pos."""
+    start = stop = pos
+    while start > 0 and _is_number_char(text[start - 1]):
+        start -= 1
+    while stop < len(text) and _is_number_char(text[stop]):
+        stop += 1
+    return start, stop
+
+
+def _malformed_number(text: str, tok: Token) -> tuple[int, int] | None:
+    """The extent of a number glued to letters or dots before `tok`, if any."""
+    if tok.type not in ("NAME", "INT", "FLOAT", "SHAPE") or tok.start_pos is None:
+        return None
+    if tok.start_pos == 0 or not _is_number_char(text[tok.start_pos - 1]):
+        return None
+    start, stop = _word_around(text, tok.start_pos)
+    if text[start].isdigit() or (text[start] == "." and text[start + 1 : start + 2].isdigit()):
+        return start, stop
+    return None
+
+
+def _number_diagnostic(text: str, file: str, start: int, stop: int) -> Diagnostic:
+    word = text[start:stop]
+    line, col = _line_col(text, start)
+    hint = (
+        "a shape is integers joined by 'x', like 3x224x224"
+        if "x" in word.lower()
+        else "numbers look like 64, 0.5 or 1e-4; names cannot start with a digit"
+    )
+    return Diagnostic(
+        "E104", f"malformed number '{word}'", Span(file, line, col, line, col + len(word)), hint
+    )
+
+
+def _is_number_char(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch in "_.")
+
+
+class _Resync:
+    """Panic-mode recovery for Lark's `on_error`: after a syntax error, skip to the next
+    line that starts a statement (or a block, a network, a '}') at the same bracket depth,
+    pop the parser back to the body it belongs to, and carry on from there.
+    Only the diagnostics are kept; a file with syntax errors produces no AST."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.braces = [
+            (off, 1 if ch == "{" else -1) for off, ch in _scan_brackets(text) if ch in "{}"
+        ]
+        self.starts = list(self._statement_starts())
+        self.terminals = {
+            t.pattern.value: t.name for t in _lark().terminals if t.pattern.type == "str"
+        }
+
+    def _statement_starts(self):
+        """(offset, line, column, first word) of each line that may begin a statement."""
+        text = self.text
+        offset = 0
+        for number, raw in enumerate(text.split("\n"), start=1):
+            stripped = raw.lstrip(" \t\f\r")
+            col = len(raw) - len(stripped) + 1
+            if stripped.startswith("}"):
+                yield offset + col - 1, number, col, "}"
+            else:
+                m = _LINE_START.match(stripped)
+                if m and (m.group(1) in _STMT_KEYWORDS or m.group(2)):
+                    yield offset + col - 1, number, col, m.group(1)
+            offset += len(raw) + 1
+
+    def _depth(self, start: int, stop: int) -> int:
+        return sum(d for off, d in self.braces if start <= off < stop)
+
+    def __call__(self, exc: UnexpectedInput) -> bool:
+        ip = getattr(exc, "interactive_parser", None)
+        if ip is None or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+            return False
+        if isinstance(exc, UnexpectedToken):
+            pos = exc.token.start_pos
+            line_start = self.text.rfind("\n", 0, pos) + 1
+            first = self.text[line_start:pos].strip() == ""
+        else:
+            pos, first = exc.pos_in_stream, False
+        line_end = self.text.find("\n", pos)
+        line_end = len(self.text) if line_end < 0 else line_end
+        state = ip.parser_state
+        bodies = [i for i, v in enumerate(state.value_stack) if _is_token(v, "LBRACE")]
+        for off, line, col, word in self.starts:
+            if off < pos or (pos < off <= line_end) or (off == pos and not first):
+                continue
+            depth = self._depth(pos, off)
+            if depth > 0:
+                continue  # inside a body that began in the skipped text
+            level = len(bodies) + depth
+            keep = bodies[level - 1] + 1 if level > 0 else 0
+            ttype = self.terminals.get(word, "NAME")
+            token = Token(ttype, word, off, line, col, line, col + len(word), off + len(word))
+            trial = type(state)(
+                state.parse_conf,
+                state.lexer,
+                state.state_stack[: keep + 1],
+                state.value_stack[:keep],
+            )
+            try:
+                trial.feed_token(token)
+            except UnexpectedInput:
+                continue
+            del state.state_stack[keep + 1 :]
+            del state.value_stack[keep:]
+            counter = ip.lexer_thread.state.line_ctr
+            counter.char_pos, counter.line, counter.column = off, line, col
+            counter.line_start_pos = off - col + 1
+            return True
+        return False
+
+
+_LINE_START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=(?!=)|,)?")
+
+
+def _is_token(value, type_: str) -> bool:
+    return isinstance(value, Token) and value.type == type_
+
+
+def _nesting(tree: Tree, file: str) -> None:
+    """Refuse absurdly deep nesting (E704) before anything recurses over it."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            span = (
+                Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+                if not meta.empty
+                else None
+            )
+            raise NetdslError(
+                Diagnostic(
+                    "E704",
+                    f"nested more than {MAX_NESTING} levels deep",
+                    span,
+                    hint="flatten the expression, e.g. name intermediate values",
+                )
+            )
+        for i, child in enumerate(node.children):
+            if isinstance(child, Tree):
+                spine = i == 0 and node.data == "chain" and child.data == "chain"
+                stack.append((child, depth if spine else depth + 1))
+
+
 def parse(text: str, file: str = "<input>") -> ast.Module:
+    errors: list[Diagnostic] = []
+    seen: set[int] = set()
+    resync = None
+
+    def on_error(exc: UnexpectedInput) -> bool:
+        nonlocal resync
+        seen.add(id(exc))
+        errors.append(_diagnose(exc, file, text))
+        if len(errors) >= MAX_SYNTAX_ERRORS:
+            return False
+        if resync is None:
+            resync = _Resync(text)
+        return resync(exc)
+
+    _current.parse = (text, file, errors)
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, on_error=on_error)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, file, text) from None
-    items = _ToAst(file).transform(tree)
+        if id(exc) not in seen:
+            errors.append(_diagnose(exc, file, text))
+        tree = None
+    finally:
+        _current.parse = None
+    if errors:
+        unique, where = [], set()
+        errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+        for d in errors[:MAX_SYNTAX_ERRORS]:
+            key = (d.span.line, d.span.col) if d.span else None
+            if key not in where:
+                where.add(key)
+                unique.append(d)
+        raise NetdslError(unique)
+    _nesting(tree, file)
+    try:
+        items = _ToAst(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, NetdslError):
+            raise exc.orig_exc from None
+        raise
     module = ast.Module(file=file, source=text)
     for item in items:
         if isinstance(item, ast.Import):

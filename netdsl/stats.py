@@ -9,11 +9,12 @@ in-place ReLU, dropout, flatten).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import networkx as nx
 
-from netdsl.ir import in_shapes, inputs_of
+from netdsl.ir import in_shapes, inputs_of, lint
 from netdsl.ops import OPS
 from netdsl.ops.base import Cost, numel
 
@@ -82,6 +83,8 @@ def _aliases(op: str) -> bool:
 
 def analyse(G: nx.DiGraph) -> dict:
     """The whole report as plain data (the `--format json` object)."""
+    if os.environ.get("NETDSL_LINT"):
+        lint(G)
     cost = costs(G)
     rfs = receptive_fields(G)
     layers = []
@@ -124,8 +127,10 @@ def analyse(G: nx.DiGraph) -> dict:
         for n, d in G.nodes(data=True)
         if d["op"] != "input" and not _aliases(d["op"])
     )
-    # torchinfo counts the output of every leaf layer, twice (forward + gradients).
-    outputs_elems = sum(numel(d["shape"]) for _, d in G.nodes(data=True) if d["op"] != "input")
+    # As torchinfo (1.8) counts it: the output of every leaf layer that has parameters,
+    # twice (forward + gradients); parameter-free layers (ReLU, pooling, dropout) and
+    # merges (concat, add: functions, not modules) are not counted. docs/benchmarks.md.
+    outputs_elems = sum(numel(G.nodes[n]["shape"]) for n, c in cost.items() if c.params > 0)
     fwd_bwd = 2 * outputs_elems * BYTES / MB
     input_mb = input_elems * BYTES / MB
     params_mb = params * BYTES / MB

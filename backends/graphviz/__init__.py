@@ -14,11 +14,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
-
 from netdsl.backends.graphviz.model import build, fmt_count, fmt_value
+
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.plugins import Backend, Option
 
+TEXT = ("dot", "gv")
 RENDERED = ("svg", "png", "pdf")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 
@@ -117,16 +118,26 @@ def generate(G, options: dict | None = None, fmt: str | None = None) -> str | by
     options = options or {}
     depth = options.get("depth")
     rankdir = options.get("rankdir") or "TB"
+    fmt = fmt.lower() if fmt else None
+    if fmt not in (None, *TEXT, *RENDERED):
+        raise NetdslError(
+            Diagnostic(
+                "E805",
+                f"the graphviz backend cannot write .{fmt} files",
+                None,
+                hint="write " + ", ".join("." + e for e in (*TEXT, *RENDERED)),
+            )
+        )
     text = to_dot(G, depth, str(rankdir).upper())
-    if fmt is not None and fmt.lower() in RENDERED:
-        return render(text, fmt.lower(), options.get("dpi"))
+    if fmt in RENDERED:
+        return render(text, fmt, options.get("dpi"))
     return text
 
 
 backend = Backend(
     name="graphviz",
     description="Graphviz diagram (.dot text; .svg/.png/.pdf rendered with `dot`)",
-    extensions=("dot", "gv", "svg", "png", "pdf"),
+    extensions=(*TEXT, *RENDERED),
     generate=generate,
     options=(
         Option(

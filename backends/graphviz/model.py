@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.ops import OPS
 from netdsl.stats import costs
 
 # Colour family of each op category (netdsl.ops OpDef.category), refined by op.
@@ -206,7 +207,7 @@ def op_summary(op: str, args: dict) -> str:
             text += " ceil"
         return text
     if op == "adaptive_avgpool":
-        return f"adaptive avgpool → {_pair(a['size'])}"
+        return f"adaptive avgpool → {_kernel(a['size'])}"
     if op in ("global_avgpool", "global_maxpool"):
         return op.replace("_", " ")
     if op == "lrn":
@@ -435,14 +436,12 @@ def build(G: nx.DiGraph, depth: int | None = None) -> Diagram:
                 tooltip=tooltip,
                 path=key,
             )
-        from netdsl.ops import OPS
-
         opdef = OPS.get(op)
         family = FAMILY_OF_OP.get(op) or FAMILY_OF_CATEGORY.get(
             opdef.category if opdef else "", "tensor"
         )
         name = local(key, chains[key])
-        title = "" if _redundant_title(name.rsplit(".", 1)[-1], op) and "." not in name else name
+        title = "" if "." not in name and _redundant_title(name, op) else name
         return Box(
             id=key,
             kind="layer",
@@ -502,7 +501,7 @@ def build(G: nx.DiGraph, depth: int | None = None) -> Diagram:
     # Edges between drawn boxes, deduplicated, in order of target then port.
     edges: list[Edge] = []
     seen: set[tuple[str, str]] = set()
-    for u, v, data in sorted(G.edges(data=True), key=lambda e: (order[e[1]], e[2].get("port", 0))):
+    for u, v, _ in sorted(G.edges(data=True), key=lambda e: (order[e[1]], e[2].get("port", 0))):
         a, b = visible(u), visible(v)
         if a == b or (a, b) in seen:
             continue

@@ -1,9 +1,11 @@
 """PyTorch spelling utilities, and the source of helper modules PyTorch lacks.
 
-HELPERS maps a helper class name to its complete source. The PyTorch backend
-pastes the source of every helper a network uses into the generated file, which
-imports `torch`, `torch.nn as nn` and `torch.nn.functional as F`; the source
-relies on nothing else. It is a string here so that netdsl never imports torch.
+HELPERS maps a helper class name to its complete source, formatted as ruff
+format does at its default line length (88), like all generated code. The
+PyTorch backend pastes the source of every helper a network uses into the
+generated file, which imports `torch`, `torch.nn as nn` and
+`torch.nn.functional as F`; the source relies on nothing else. It is a string
+here so that netdsl never imports torch.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class ConnectionTableConv2d(nn.Module):
             raise ValueError(f"table has {len(table)} entries, expected {out_channels}")
         if any(not 0 <= i < in_channels for entry in table for i in entry):
             raise ValueError(f"table indices must lie in [0, {in_channels})")
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kh, kw = (
+            (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        )
         self.table = [list(entry) for entry in table]
         self.stride = stride
         self.padding = padding
@@ -72,7 +76,8 @@ class ConnectionTableConv2d(nn.Module):
 
 SUBSAMPLE2D = '''\
 class Subsample2d(nn.Module):
-    """LeNet-5's trainable subsampling: each map's window sum, times one weight, plus one bias."""
+    """LeNet-5's trainable subsampling: each map's window sum, times one weight,
+    plus one bias."""
 
     def __init__(self, channels, kernel_size=2, stride=None):
         super().__init__()

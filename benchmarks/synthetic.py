@@ -81,13 +81,14 @@ def residual(layers: int, form: str = "flat", channels: int = 16, size: int = 8)
         for i in range(units):
             out.append(f"    s = x  # unit {i}")
             out.append(
-                f"    x = x -> conv({c}, 3, pad=1, bias=false) as u{i}_conv1 -> batchnorm as u{i}_bn1"
-                f" -> relu as u{i}_relu1"
+                f"    x = x -> conv({c}, 3, pad=1, bias=false) as u{i}_conv1"
+                f" -> batchnorm as u{i}_bn1 -> relu as u{i}_relu1"
             )
             out.append(
-                f"          -> conv({c}, 3, pad=1, bias=false) as u{i}_conv2 -> batchnorm as u{i}_bn2"
+                f"          -> conv({c}, 3, pad=1, bias=false) as u{i}_conv2"
+                f" -> batchnorm as u{i}_bn2"
             )
-            out.append(f"    x = relu(x + s)")
+            out.append("    x = relu(x + s)")
     elif form == "repeat":
         if units:
             out.append(f"    x = x -> repeat {units} {{ Res({c}) }}")

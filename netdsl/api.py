@@ -23,8 +23,29 @@ def load(
     limits: Limits | None = None,
 ) -> nx.DiGraph:
     """Parse, elaborate and shape-check a network; raises NetdslError on bad input."""
-    program = load_program(path, text)
-    G = elaborate(program, network, defines, inputs, limits)
+    try:
+        program = load_program(path, text)
+        G = elaborate(program, network, defines, inputs, limits)
+    except RecursionError:
+        # A backstop: the parser refuses deep nesting (E704 with a position) and long
+        # chains are walked in loops, but values can still be built arbitrarily deep.
+        raise NetdslError(
+            Diagnostic(
+                "E704",
+                "the network is nested too deeply to process",
+                None,
+                hint="flatten deeply nested expressions or values",
+            )
+        ) from None
+    except MemoryError:
+        raise NetdslError(
+            Diagnostic(
+                "E705",
+                "out of memory while processing the network",
+                None,
+                hint="lower --max-layers or the input size",
+            )
+        ) from None
     if os.environ.get("NETDSL_LINT"):  # the test suite checks the IR after every pass
         lint(G)
     return G

@@ -8,10 +8,11 @@ from netdsl.values import Builtin, Initializer, type_name
 
 
 class BuiltinError(Exception):
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: str = "E310"):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code
 
 
 def _number(name: str, value):
@@ -29,13 +30,14 @@ def _range(*args):
     return list(range(*args)) if len(range(*args)) <= _RANGE_LIMIT else _too_long(args)
 
 
-_RANGE_LIMIT = 10_000_000
+_RANGE_LIMIT = 1_000_000  # = Limits.max_iterations: a longer list could not be looped over
 
 
 def _too_long(args):
     raise BuiltinError(
-        f"range{tuple(args)} has more than {_RANGE_LIMIT:,} elements",
+        f"range({', '.join(map(str, args))}) has more than {_RANGE_LIMIT:,} elements",
         hint="networks this large are beyond netdsl's limits",
+        code="E707",
     )
 
 

@@ -9,7 +9,7 @@ graph, with its output shape inferred on the spot (later layers need it:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import networkx as nx
@@ -21,25 +21,47 @@ from netdsl.evaluate import Evaluator
 from netdsl.ir import Group, Instance, Scope, new_graph
 from netdsl.loader import Program
 from netdsl.ops import OPS
-from netdsl.ops.base import OpError, fmt_shape
+from netdsl.ops.base import OpError, fmt_shape, numel
 from netdsl.symbolic import render
 from netdsl.values import (
+    POISON,
     ArgValue,
     BlockSpec,
     Initializer,
     OpSpec,
+    Poisoned,
     RepeatSpec,
     SeqSpec,
     Spec,
     Tensor,
+    a_type,
     type_name,
 )
 
 
 @dataclass
 class Limits:
-    max_layers: int = 5_000_000
-    max_block_depth: int = 100
+    """Resource limits: a bad or hostile file fails fast with a clear error, never hangs.
+
+    Loops are judged early: a loop whose first iterations show it is going to exceed a
+    limit is refused then, not when the limit is finally reached (docs/errors.md, E7xx).
+    """
+
+    max_layers: int = 1_000_000  # layers after expansion (E701)
+    max_block_depth: int = 50  # blocks instantiated inside blocks (E702)
+    max_iterations: int = 1_000_000  # for/repeat iterations, all loops together (E707)
+    warn_bytes: int = 10**9  # a tensor, or a layer's parameters, larger in fp32: W002/W003
+
+
+# Statement keywords, and misspellings' targets, for did-you-mean hints.
+_KEYWORDS = {"input": "input", "out": "out", "output": "out", "aux": "aux", "init": "init"}
+_KEYWORDS |= {"repeat": "repeat", "outputs": "out", "inputs": "input"}
+
+# Independent errors reported from one network before giving up.
+MAX_ERRORS = 20
+# Block instantiation notes on one diagnostic, at most.
+MAX_NOTES = 10
+INT64_MAX = 2**63 - 1
 
 
 @dataclass
@@ -58,9 +80,14 @@ class Frame:
     counters: dict[str, int] = field(default_factory=dict)
 
     def notes(self) -> list[Note]:
-        return [
+        notes = [
             Note(f"in block {s.block} '{s.path}' ({s.span})", s.span) for s in reversed(self.scope)
         ]
+        if len(notes) > MAX_NOTES:  # the innermost and the outermost instances tell the story
+            keep = MAX_NOTES // 2
+            skipped = Note(f"... {len(notes) - 2 * keep} more enclosing blocks")
+            notes = notes[:keep] + [skipped] + notes[-keep:]
+        return notes
 
 
 class Elaborator(Evaluator):
@@ -69,6 +96,11 @@ class Elaborator(Evaluator):
         self.limits = limits or Limits()
         self.G: nx.DiGraph | None = None
         self.stack: list[str] = []  # block types being instantiated, for recursion checks
+        self.errors: list[Diagnostic] = []  # reported so far (elaboration goes on after one)
+        self.warnings: list[Diagnostic] = []
+        self.iterations = 0  # loop iterations so far, for Limits.max_iterations
+        self.params = 0  # parameters of the layers so far, to stay within int64
+        self.loops: list = []  # the for/repeat loops running now (evaluate._Loop)
 
     # ------------------------------------------------------------------ errors
     def fail(self, code: str, msg: str, span: Span | None, frame: Frame | None, hint=None):
@@ -109,7 +141,7 @@ class Elaborator(Evaluator):
             frame.syms[p.name] = p.name
             G.graph["params"][p.name] = value
         self.input_overrides = dict(inputs)
-        self.exec_body(net.body, frame)
+        self.exec_network_body(net.body, frame)
         for name in self.input_overrides:
             self.fail(
                 "E206",
@@ -123,38 +155,41 @@ class Elaborator(Evaluator):
 
     def finish(self, net: ast.Network) -> None:
         G = self.G
+
+        def flag(code, message, span, hint):  # independent checks: report them all
+            self.report([Diagnostic(code, message, span, hint)])
+
         if not G.graph["outputs"]:
-            self.fail(
+            flag(
                 "E601",
                 f"network {net.name} declares no output",
                 net.span,
-                None,
                 hint="add e.g. `out logits = x -> linear(classes)`",
             )
         if not G.graph["inputs"]:
-            self.fail(
+            flag(
                 "E602",
                 f"network {net.name} declares no input",
                 net.span,
-                None,
                 hint="add e.g. `input image: 3x224x224`",
             )
         for name, node in G.graph["inputs"].items():
             if G.out_degree(node) == 0 and all(o["node"] != node for o in G.graph["outputs"]):
-                self.fail(
+                flag(
                     "E603",
                     f"input '{name}' is never used",
                     G.nodes[node]["span"],
-                    None,
                     hint="remove it, or feed it into a layer",
                 )
+        if self.errors:
+            raise NetdslError(self.errors)
         # Layers no output depends on would be dead code in every backend.
         live: set[str] = set()
         for o in G.graph["outputs"]:
             live.add(o["node"])
             live |= nx.ancestors(G, o["node"])
         dead = [n for n in G if n not in live and G.nodes[n]["op"] != "input"]
-        G.graph["warnings"] = [
+        G.graph["warnings"] = self.warnings + [
             Diagnostic(
                 "W001",
                 f"layer '{n}' does not reach any output",
@@ -166,13 +201,72 @@ class Elaborator(Evaluator):
         G.remove_nodes_from(dead)
 
     # -------------------------------------------------------------- statements
-    def exec_body(self, body: list[ast.Stmt], frame: Frame) -> list:
+    def exec_network_body(self, body: list[ast.Stmt], frame: Frame) -> None:
+        """The network's statements, each on its own: after an error the next statement is
+        still elaborated, so independent mistakes are all reported (up to MAX_ERRORS).
+
+        The names a failed statement assigns are poisoned: a later statement that reads one
+        is skipped silently, as its trouble is already reported. Limit errors (E7xx) stop
+        at once. Errors inside a block instance fail the network statement that made it.
+        """
+        prev = None
+        for i, stmt in enumerate(body):
+            try:
+                self.exec_body([stmt], frame, top=True, prev=prev)
+                prev = stmt
+                continue
+            except Poisoned:
+                pass
+            except NetdslError as exc:
+                self.report(exc.diagnostics)
+                if any(d.code.startswith("E7") for d in exc.diagnostics):
+                    break
+                if len(self.errors) >= MAX_ERRORS:
+                    if i + 1 < len(body):
+                        self.errors[-1].notes.append(Note(f"stopping after {MAX_ERRORS} errors"))
+                    break
+            except RecursionError:
+                self.report(
+                    [
+                        Diagnostic(
+                            "E704",
+                            "this statement is nested too deeply to elaborate",
+                            stmt.span,
+                            hint="flatten it, e.g. name intermediate values",
+                        )
+                    ]
+                )
+                break
+            prev = stmt
+            self.stack.clear()
+            self.loops.clear()
+            frame.guards.clear()
+            for name in assigned_names(stmt):
+                frame.vars[name] = POISON
+                frame.syms[name] = None
+        if self.errors:
+            raise NetdslError(self.errors)
+
+    def report(self, diagnostics: list[Diagnostic]) -> None:
+        seen = {(d.code, d.message, d.span) for d in self.errors}
+        for d in diagnostics:
+            if (d.code, d.message, d.span) not in seen:
+                seen.add((d.code, d.message, d.span))
+                self.errors.append(d)
+
+    def exec_body(
+        self, body: list[ast.Stmt], frame: Frame, top: bool = False, prev: ast.Stmt | None = None
+    ) -> list:
+        """Run statements; the values of expression statements are returned (the value of an
+        if/for/repeat body). `top`: a network's or block's own body, where a value is lost."""
         values = []
         for stmt in body:
             if isinstance(stmt, ast.Assign):
                 self.assign(stmt, frame)
             elif isinstance(stmt, ast.ExprStmt):
                 v = self.ev(stmt.expr, frame)
+                if top and not isinstance(v, Tensor):
+                    self.no_effect(stmt, prev, frame)
                 if v is not None:
                     values.append(v)
             elif isinstance(stmt, ast.Out):
@@ -183,7 +277,19 @@ class Elaborator(Evaluator):
                 self.input(stmt, frame)
             elif isinstance(stmt, ast.Init):
                 self.init(stmt, frame)
+            prev = stmt
         return values
+
+    def no_effect(self, stmt: ast.ExprStmt, prev: ast.Stmt | None, frame: Frame) -> None:
+        """A statement whose value is dropped: almost always a missing '->' (newlines do not
+        end statements, so `x = a -> conv(8, 3) relu` is two statements)."""
+        if isinstance(stmt.expr, (ast.If, ast.For, ast.Repeat)):
+            return
+        if prev is not None and prev.span.end_line == stmt.span.line:
+            hint = "is a '->' missing before it?"
+        else:
+            hint = "assign it to a name, or apply it to a tensor with '->'"
+        self.fail("E321", "this expression's value is not used", stmt.span, frame, hint=hint)
 
     def assign(self, stmt: ast.Assign, frame: Frame) -> None:
         value = self.ev(stmt.expr, frame)
@@ -238,6 +344,7 @@ class Elaborator(Evaluator):
         G = self.G
         if stmt.name in G:
             self.fail("E203", f"name '{stmt.name}' is already used", stmt.span, frame)
+        self.check_size(f"input '{stmt.name}'", shape, [], None, stmt.shape.span, frame)
         G.add_node(
             stmt.name,
             op="input",
@@ -256,7 +363,7 @@ class Elaborator(Evaluator):
         if not isinstance(value, Tensor):
             self.fail(
                 "E604",
-                f"an output must be a tensor, not a {type_name(value)}",
+                f"an output must be a tensor, not {a_type(value)}",
                 stmt.expr.span,
                 frame,
                 hint="apply the layer to a tensor: `out y = x -> layer`",
@@ -354,6 +461,15 @@ class Elaborator(Evaluator):
             )
 
     def apply(self, spec: Spec, inputs: list[Tensor], frame: Frame, path: str | None = None):
+        if len(self.G) + spec.size > self.limits.max_layers:
+            self.fail(
+                "E701",
+                f"this creates {spec.size:,} layers; with the {len(self.G):,} before it, "
+                f"more than the limit of {self.limits.max_layers:,}",
+                spec.span,
+                frame,
+                hint="raise the limit with --max-layers if this is intended",
+            )
         if isinstance(spec, OpSpec):
             return self.apply_op(spec, inputs, frame, path)
         if isinstance(spec, BlockSpec):
@@ -415,12 +531,12 @@ class Elaborator(Evaluator):
     def op_error(self, exc: OpError, spec, frame: Frame, extra_notes=()):
         span = spec.span
         if exc.arg is not None:
-            for k, a in spec.kw:
-                if k == exc.arg:
-                    span = a.span
             names = [a.name for a in spec.op.args]
             if exc.arg in names and names.index(exc.arg) < len(spec.pos):
                 span = spec.pos[names.index(exc.arg)].span
+            for k, a in spec.kw:  # given both ways (E302): the keyword is the culprit
+                if k == exc.arg:
+                    span = a.span
         notes = list(extra_notes) + frame.notes()
         raise NetdslError(Diagnostic(exc.code, exc.message, span, exc.hint, notes))
 
@@ -457,6 +573,7 @@ class Elaborator(Evaluator):
         if path is None:
             path = frame.prefix + (spec.name or self.local_name(frame, op.name))
         self.claim(path, spec.span, frame)
+        self.check_size(f"layer '{path}'", shape, shapes, (op, args), spec.span, frame)
         G = self.G
         if len(G) >= self.limits.max_layers:
             self.fail(
@@ -482,6 +599,55 @@ class Elaborator(Evaluator):
         for port, t in enumerate(inputs):
             G.add_edge(t.node, path, port=port)
         return Tensor(path, shape)
+
+    def check_size(self, what: str, shape, in_shapes, op_args, span: Span, frame: Frame) -> None:
+        """Sizes beyond int64 are errors (E708); beyond Limits.warn_bytes in fp32, warnings
+        (W002 for a tensor, W003 for a layer's parameters) with the size in GB."""
+        elements = numel(shape)
+        if elements > INT64_MAX:
+            self.fail(
+                "E708",
+                f"{what} would be a {fmt_shape(shape)} tensor: {elements:.3g} elements, more "
+                "than a 64-bit integer can count",
+                span,
+                frame,
+            )
+        limit = self.limits.warn_bytes
+        if elements * 4 > limit and all(numel(s) * 4 <= limit for s in in_shapes):
+            self.warnings.append(
+                Diagnostic(
+                    "W002",
+                    f"{what} is a {fmt_shape(shape)} tensor: {elements * 4 / 1e9:,.1f} GB "
+                    "per sample in fp32",
+                    span,
+                    notes=frame.notes(),
+                    severity="warning",
+                )
+            )
+        if op_args is None:
+            return
+        op, args = op_args
+        params = op.cost(args, in_shapes, shape).params
+        self.params += params
+        if params > INT64_MAX or self.params > INT64_MAX:
+            whose = what if params > INT64_MAX else f"with {what}, the network"
+            self.fail(
+                "E708",
+                f"{whose} would have {max(params, self.params):.3g} parameters, more than a "
+                "64-bit integer can count",
+                span,
+                frame,
+            )
+        if params * 4 > limit:
+            self.warnings.append(
+                Diagnostic(
+                    "W003",
+                    f"{what} has {params:,} parameters: {params * 4 / 1e9:,.1f} GB in fp32",
+                    span,
+                    notes=frame.notes(),
+                    severity="warning",
+                )
+            )
 
     def apply_block(self, spec: BlockSpec, inputs: list[Tensor], frame: Frame, path=None):
         block = spec.block
@@ -525,7 +691,7 @@ class Elaborator(Evaluator):
         )
         self.G.graph["instances"][path] = instance
         self.stack.append(block.name)
-        self.exec_body(block.body, inner)
+        self.exec_body(block.body, inner, top=True)
         self.stack.pop()
         if inner.out is None:
             self.fail(
@@ -593,11 +759,16 @@ class Elaborator(Evaluator):
         try:
             return call_builtin(b, args, kwargs)
         except BuiltinError as exc:
-            self.fail("E310", exc.message, span, frame, hint=exc.hint)
+            self.fail(exc.code, exc.message, span, frame, hint=exc.hint)
 
     def unknown(self, name: str, candidates, span: Span, frame: Frame | None, what="name"):
         close = difflib.get_close_matches(name, candidates, n=1)
         hint = f"did you mean '{close[0]}'?" if close else None
+        if hint is None and what == "name":
+            # `ouput y = x` is two statements, `ouput` and `y = x`: a misspelt keyword.
+            word = difflib.get_close_matches(name, list(_KEYWORDS), n=1, cutoff=0.75)
+            if word:
+                hint = f"did you mean the keyword '{_KEYWORDS[word[0]]}'?"
         self.fail("E201", f"unknown {what} '{name}'", span, frame, hint=hint)
 
     def names_in_scope(self, frame: Frame) -> list[str]:
@@ -649,3 +820,23 @@ def elaborate(
             )
         net = matches[0]
     return Elaborator(program, limits).network(net, defines or {}, inputs or {})
+
+
+def assigned_names(stmt: ast.Stmt) -> set[str]:
+    """Every name a statement may bind, in nested bodies too (for poisoning)."""
+    names: set[str] = set()
+    todo: list = [stmt]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if isinstance(node, ast.Assign):
+            names.update(node.targets)
+        elif isinstance(node, ast.For):
+            names.update(node.names)
+        elif isinstance(node, ast.Input):
+            names.add(node.name)
+        if isinstance(node, (ast.Expr, ast.Stmt, ast.Arg)):
+            todo.extend(getattr(node, f.name) for f in fields(node))
+    return names

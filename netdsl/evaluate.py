@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import operator
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl import ast
 from netdsl.builtins import BUILTINS
+from netdsl.diagnostics import Span
 from netdsl.ops import OPS
 from netdsl.symbolic import render
 from netdsl.values import (
+    POISON,
     ArgValue,
     BlockSpec,
     Builtin,
     OpSpec,
+    Poisoned,
     RepeatSpec,
     SeqSpec,
     Spec,
     Tensor,
+    a_type,
     seq,
     type_name,
 )
@@ -63,7 +68,10 @@ class Evaluator:
 
     def ev_Name(self, e, frame):
         if e.id in frame.vars:
-            return frame.vars[e.id]
+            value = frame.vars[e.id]
+            if value is POISON:
+                raise Poisoned(e.id)
+            return value
         block = self.program.blocks.get(e.id)
         if block is not None:
             return BlockSpec(e.span, None, block)
@@ -115,19 +123,19 @@ class Evaluator:
                     self.fail(
                         "E402",
                         f"a {len(shape)}-d tensor has no {e.name}",
-                        e.span,
+                        _attr_span(e),
                         frame,
                         hint=f"its shape is {'x'.join(map(str, shape))}",
                     )
                 return shape[1] if e.name == "height" else shape[2]
-            self.unknown(e.name, _TENSOR_ATTRS, e.span, frame, what="tensor attribute")
-        self.fail("E311", f"a {type_name(obj)} has no attribute '{e.name}'", e.span, frame)
+            self.unknown(e.name, _TENSOR_ATTRS, _attr_span(e), frame, what="tensor attribute")
+        self.fail("E311", f"{a_type(obj)} has no attribute '{e.name}'", _attr_span(e), frame)
 
     def ev_Index(self, e, frame):
         obj = self.ev(e.obj, frame)
         idx = self.ev(e.index, frame)
         if not isinstance(obj, (list, tuple, str)):
-            self.fail("E311", f"cannot index a {type_name(obj)}", e.span, frame)
+            self.fail("E311", f"cannot index {a_type(obj)}", e.span, frame)
         if isinstance(idx, bool) or not isinstance(idx, int):
             self.fail(
                 "E304", f"an index must be an integer, not {type_name(idx)}", e.index.span, frame
@@ -144,7 +152,7 @@ class Evaluator:
         if e.op == "not":
             return not self.truth(v, e.operand, frame)
         if not _is_num(v):
-            self.fail("E304", f"cannot negate a {type_name(v)}", e.span, frame)
+            self.fail("E304", f"cannot negate {a_type(v)}", e.span, frame)
         return -v
 
     def truth(self, v, e, frame) -> bool:
@@ -173,20 +181,37 @@ class Evaluator:
                 self.fail("E313", "division by zero", e.span, frame)
             if (
                 op == "**"
+                and isinstance(left, int)
                 and isinstance(right, int)
                 and abs(right) * max(abs(left), 2).bit_length() > _MAX_INT_BITS * 64
             ):
                 self.fail("E703", "number too large", e.span, frame)
-            result = _ARITH[op](left, right)
+            try:
+                result = _ARITH[op](left, right)
+            except OverflowError:
+                self.fail("E703", "number too large", e.span, frame)
+            except ZeroDivisionError:
+                self.fail("E313", f"{left!r} {op} {right!r} is undefined", e.span, frame)
+            if isinstance(result, complex):
+                self.fail("E313", f"{left!r} {op} {right!r} is not a real number", e.span, frame)
             if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
                 self.fail("E703", "number too large", e.span, frame)
             return result
         elif op in ("+", "*") and isinstance(left, (list, tuple)):
             if op == "+" and type(left) is type(right):
+                if len(left) + len(right) > self.limits.max_layers:
+                    self.fail(
+                        "E701",
+                        f"list of {len(left) + len(right):,} items is too long",
+                        e.span,
+                        frame,
+                    )
                 return left + right
             if op == "*" and isinstance(right, int) and not isinstance(right, bool):
                 if len(left) * right > self.limits.max_layers:
-                    self.fail("E701", "list too long", e.span, frame)
+                    self.fail(
+                        "E701", f"list of {len(left) * right:,} items is too long", e.span, frame
+                    )
                 return left * right
         hint = None
         if isinstance(left, Tensor) != isinstance(right, Tensor):
@@ -219,7 +244,7 @@ class Evaluator:
                 f, [a.value for a in pos], {k: a.value for k, a in kw}, e.span, frame
             )
         if not isinstance(f, (OpSpec, BlockSpec)):
-            self.fail("E311", f"a {type_name(f)} cannot be called", e.func.span, frame)
+            self.fail("E311", f"{a_type(f)} cannot be called", e.func.span, frame)
         if f.called:
             self.fail(
                 "E311",
@@ -251,7 +276,7 @@ class Evaluator:
         if isinstance(v, (list, tuple)):
             items = [self.as_spec(i, span, frame) for i in v]
             return seq(items, span, name)
-        what = "a tensor" if isinstance(v, Tensor) else f"a {type_name(v)}"
+        what = a_type(v)
         self.fail(
             "E315",
             f"expected a layer here, got {what}",
@@ -261,19 +286,34 @@ class Evaluator:
         )
 
     def ev_Chain(self, e, frame):
-        left = self.ev(e.left, frame)
-        right = self.as_spec(self.ev(e.right, frame), e.right.span, frame)
-        if isinstance(left, Tensor):
-            return self.apply(right, [left], frame)
-        if isinstance(left, (Spec, list)):
-            left = self.as_spec(left, e.left.span, frame)
-            return seq([left, right], e.span)
-        self.fail(
-            "E315",
-            f"expected a tensor or a layer before '->', got a {type_name(left)}",
-            e.left.span,
-            frame,
-        )
+        # `a -> b -> c` is a left-deep tree; walk its spine in a loop, not by recursion,
+        # so a long chain costs no stack. Layers composed without a tensor on the left
+        # become one flat sequence (as nested unnamed sequences would be flattened).
+        links = []
+        while isinstance(e, ast.Chain):
+            links.append(e)
+            e = e.left
+        links.reverse()
+        value = self.ev(e, frame)
+        composed: list[Spec] | None = None
+        for link in links:
+            right = self.as_spec(self.ev(link.right, frame), link.right.span, frame)
+            if composed is not None:
+                composed.append(right)
+            elif isinstance(value, Tensor):
+                value = self.apply(right, [value], frame)
+            elif isinstance(value, (Spec, list)):
+                composed = [self.as_spec(value, link.left.span, frame), right]
+            else:
+                self.fail(
+                    "E315",
+                    f"expected a tensor or a layer before '->', got {a_type(value)}",
+                    link.left.span,
+                    frame,
+                )
+        if composed is not None:
+            return seq(composed, links[-1].span)
+        return value
 
     def layer_name(self, e, frame) -> str:
         if not e.template:
@@ -284,6 +324,8 @@ class Evaluator:
             if key not in frame.vars:
                 self.unknown(key, list(frame.vars), e.span, frame)
             v = frame.vars[key]
+            if v is POISON:
+                raise Poisoned(key)
             if isinstance(v, bool) or not isinstance(v, (int, str)):
                 self.fail(
                     "E304",
@@ -344,10 +386,9 @@ class Evaluator:
     def ev_For(self, e, frame):
         seq_ = self.ev(e.iter, frame)
         if not isinstance(seq_, (list, tuple)):
-            self.fail(
-                "E304", f"for needs a list or tuple, not a {type_name(seq_)}", e.iter.span, frame
-            )
-        out = []
+            self.fail("E304", f"for needs a list or tuple, not {a_type(seq_)}", e.iter.span, frame)
+        out: list = []
+        loop = self.loop_enter("for", e, len(seq_), frame)
         for item in seq_:
             if len(e.names) == 1:
                 frame.vars[e.names[0]] = item
@@ -365,6 +406,8 @@ class Evaluator:
                 frame.syms[n] = None
             values = self.exec_body(e.body, frame)
             out.extend(values)
+            self.loop_step(loop, values, frame)
+        self.loop_exit(loop)
         return out
 
     def ev_Repeat(self, e, frame):
@@ -409,9 +452,79 @@ class Evaluator:
             out = [value]
         else:
             out = []
+        loop = self.loop_enter("repeat", e, n, frame)
         for _ in range(n):
-            out.extend(self.exec_body(e.body, frame))
+            values = self.exec_body(e.body, frame)
+            out.extend(values)
+            self.loop_step(loop, values, frame)
+        self.loop_exit(loop)
         return out
+
+    # ------------------------------------------------------------ loop limits
+    def loop_enter(self, kind: str, e, total: int, frame) -> _Loop:
+        """A loop of `total` iterations starts: refuse it at once if, with the loops around
+        it, it would run more iterations than the limit."""
+        outer = 1
+        for enclosing in self.loops:
+            outer *= enclosing.remaining
+        runs = self.iterations + total * outer
+        if runs > self.limits.max_iterations:
+            around = f" (inside loops that run it {outer:,} times)" if outer > 1 else ""
+            self.fail(
+                "E707",
+                f"this {kind} loop would run {total * outer:,} iterations{around}, more than "
+                f"the limit of {self.limits.max_iterations:,}",
+                e.span,
+                frame,
+                hint="networks do not need loops this long; check the loop's range",
+            )
+        loop = _Loop(kind, e.span, total, outer, len(self.G))
+        self.loops.append(loop)
+        return loop
+
+    def loop_step(self, loop: _Loop, values: list, frame) -> None:
+        """One iteration done: count it, and refuse early a loop that is going to create far
+        more layers than the limit (judged by the layers its iterations so far created)."""
+        self.iterations += 1
+        loop.done += 1
+        loop.remaining -= 1
+        for v in values:
+            if isinstance(v, Spec):
+                loop.specs += v.size
+            elif isinstance(v, list):
+                loop.specs += sum(i.size for i in v if isinstance(i, Spec))
+        made = len(self.G) - loop.start + loop.specs
+        projected = made * loop.total * loop.outer // loop.done
+        if projected > self.limits.max_layers:
+            around = f" (inside loops that run it {loop.outer:,} times)" if loop.outer > 1 else ""
+            self.fail(
+                "E701",
+                f"this {loop.kind} loop of {loop.total:,} iterations{around} would create about "
+                f"{projected:,} layers, more than the limit of {self.limits.max_layers:,}",
+                loop.span,
+                frame,
+                hint="raise the limit with --max-layers if this is intended",
+            )
+
+    def loop_exit(self, loop: _Loop) -> None:
+        self.loops.remove(loop)
+
+
+@dataclass
+class _Loop:
+    """A running for/repeat loop, for the resource limits."""
+
+    kind: str
+    span: Any
+    total: int
+    outer: int  # how many times the enclosing loops (still) run this one
+    start: int  # layers in the graph when it began
+    done: int = 0
+    specs: int = 0  # layers in the (not yet applied) layer values it produced
+    remaining: int = field(default=0)
+
+    def __post_init__(self):
+        self.remaining = self.total
 
 
 def _pure(body: list[ast.Stmt]) -> bool:
@@ -426,6 +539,14 @@ def _pure(body: list[ast.Stmt]) -> bool:
         elif isinstance(e, (ast.For, ast.Repeat)) and not _pure(e.body):
             return False
     return True
+
+
+def _attr_span(e: ast.Attr):
+    """The span of the attribute's name (`chanels` in `x.chanels`): the end of `e`."""
+    s = e.span
+    if s.end_line is None or s.end_col is None or s.end_col - len(e.name) < 1:
+        return s
+    return Span(s.file, s.end_line, s.end_col - len(e.name), s.end_line, s.end_col)
 
 
 def _spec_fields(f) -> dict:

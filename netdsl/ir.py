@@ -79,12 +79,17 @@ def new_graph(name: str) -> nx.DiGraph:
 
 def inputs_of(G: nx.DiGraph, node: str) -> list[str]:
     """Predecessors of node in port order."""
-    preds = G.pred[node]
+    # networkx's documented underlying dicts (G._pred, G._node) rather than the views
+    # G.pred / G.nodes, which are rebuilt on every access: stats calls this per layer.
+    preds = G._pred[node]
+    if len(preds) < 2:
+        return list(preds)
     return sorted(preds, key=lambda p: preds[p]["port"])
 
 
 def in_shapes(G: nx.DiGraph, node: str) -> list[tuple[int, ...]]:
-    return [G.nodes[p]["shape"] for p in inputs_of(G, node)]
+    nodes = G._node
+    return [nodes[p]["shape"] for p in inputs_of(G, node)]
 
 
 def lint(G: nx.DiGraph) -> None:

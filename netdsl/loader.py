@@ -36,12 +36,15 @@ def read_text(path: str, span: Span | None = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        name = "<stdin>" if path == "-" else path
         line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        col = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        register(name, data.decode("utf-8", errors="replace"))  # to quote the line
         raise error(
             "E802",
             f"file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-            Span("<stdin>" if path == "-" else path, line, col),
+            Span(name, line, col, line, col + 1),
             hint="save the file as UTF-8",
         ) from None
 
@@ -105,8 +108,6 @@ def _resolve(imp: ast.Import, base: Path) -> Path:
 
 
 def _load_imports(module, base, modules, seen, stack):
-    if len(stack) > MAX_IMPORT_DEPTH:
-        raise error("E504", f"imports nested deeper than {MAX_IMPORT_DEPTH} files", None)
     for imp in module.imports:
         target = _resolve(imp, base)
         if target in stack:
@@ -119,6 +120,13 @@ def _load_imports(module, base, modules, seen, stack):
             )
         if target in seen:
             continue
+        if len(stack) >= MAX_IMPORT_DEPTH:
+            raise error(
+                "E706",
+                f"imports nested deeper than {MAX_IMPORT_DEPTH} files",
+                imp.span,
+                hint="a file imports a file that imports a file ... flatten the chain",
+            )
         text = read_text(str(target), imp.span)
         register(_display(target), text)
         child = parse(text, _display(target))

@@ -31,7 +31,12 @@ def write_output(path: str, data: str | bytes) -> None:
         raise NetdslError(Diagnostic("E803", f"cannot write {path}: no folder {folder}", None))
     payload = data.encode("utf-8") if isinstance(data, str) else data
     # Same folder, so the final rename is atomic and never crosses file systems.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise NetdslError(
+            Diagnostic("E803", f"cannot write {path}: {exc.strerror}", None)
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast as pyast
+import difflib
 import math
 import re
 import threading
@@ -45,6 +46,9 @@ def _lark() -> Lark:
     return _cached_lark(
         _grammar(),
         parser="lalr",
+        # The basic lexer takes the longest match: `-> ->` is two arrows, and the error
+        # says so, where the contextual lexer would make it '-', '>' and blame the '>'.
+        lexer="basic",
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks=numbers,
@@ -352,9 +356,33 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Repeat(self._s(meta), c[0], c[1])
 
 
+# Long lists of expected tokens are summarised by what they begin or continue.
+_SUMMARIES = (
+    # (phrase, tokens that must all be expected for it, tokens it stands for)
+    (
+        "an expression",
+        {"NAME", "INT"},
+        "NAME INT FLOAT SHAPE STRING LPAR LSQB MINUS NOT TRUE FALSE NONE IF FOR REPEAT IN",
+    ),
+    (
+        "an operator",
+        {"PLUS", "STAR"},
+        "PLUS MINUS STAR SLASH DSLASH PERCENT __ANON_1 COMP_OP AND OR DOT AS LPAR LSQB",
+    ),
+    ("a statement", {"OUT", "INPUT"}, "OUT INPUT AUX INIT SEMICOLON"),
+)
+
+
 def _describe(parser: Lark, names) -> str:
+    names = set(names)
+    phrases = []
+    if len(names) > 6:
+        for phrase, needed, covered in _SUMMARIES:
+            if needed <= names:
+                phrases.append(phrase)
+                names -= set(covered.split())
     words = []
-    for name in sorted(set(names)):
+    for name in sorted(names):
         if name in _WORDS:
             words.append(_WORDS[name])
             continue
@@ -364,7 +392,7 @@ def _describe(parser: Lark, names) -> str:
             words.append(name)
             continue
         words.append(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
-    words = sorted(set(words))
+    words = phrases + sorted(set(words))
     if len(words) > 6:
         return ", ".join(words[:6]) + " or another token"
     if len(words) > 1:
@@ -429,23 +457,66 @@ def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
     number = _malformed_number(text, tok)
     if number is not None:
         return _number_diagnostic(text, file, *number)
-    msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, exc.expected)}"
+    # Only the closer of the innermost open bracket can come next: LALR's merged states
+    # would also offer ')' inside '[...]'.
+    opened = _open_brackets(text, tok.start_pos)
+    closer = _CLOSERS[_OPENERS[opened[-1][0]]] if opened else None
+    expected = {e for e in exc.expected if e not in _CLOSERS.values() or e == closer}
+    msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, expected)}"
     span = _tok_span(file, tok)
-    closers = [c for c in ("RPAR", "RSQB", "RBRACE") if c in exc.expected]
-    if tok.type == "NAME" and "EQUAL" in exc.expected:
-        hint = "a missing operator or '->' between two names?"
-    elif closers:
-        hint = f"is a {_describe(parser, closers[:1])} missing?"
-        opened = _open_brackets(text, tok.start_pos)
-        if opened and _CLOSERS[_OPENERS[opened[-1][0]]] in exc.expected:
-            ch, off = opened[-1]
-            bl, bc = _line_col(text, off)
-            where = Span(file, bl, bc, bl, bc + 1)
-            hint = f"is a '{_OPENERS[ch]}' missing?"
-            notes.append(Note(f"'{ch}' opened at {where} is not closed", where))
-    elif tok.type == "EQUAL" and "COMP_OP" in exc.expected:
+    if tok.type == "EQUAL" and "COMP_OP" in expected:
         hint = "compare with '=='"
+    elif tok.type == "NAME" and "EQUAL" in expected:
+        hint = "a missing operator or '->' between two names?"
+    elif closer in expected and closer != "RBRACE":
+        # Only for an open '(' or '[': a body's '{' is "open" during every statement.
+        ch, off = opened[-1]
+        bl, bc = _line_col(text, off)
+        where = Span(file, bl, bc, bl, bc + 1)
+        hint = f"is a '{_OPENERS[ch]}' missing?"
+        notes.append(Note(f"'{ch}' opened at {where} is not closed", where))
+    keyword = _misspelt_keyword(text, tok, exc.expected)
+    if keyword is not None:
+        word, meant = keyword
+        hint = f"did you mean '{meant}' instead of '{word}'?"
     return Diagnostic("E101", msg, span, hint, notes)
+
+
+# Keywords that begin a statement or an item, and common misspellings' targets.
+_KEYWORDS = {k: k for k in "network block import input out aux init repeat for if else".split()} | {
+    "output": "out",
+    "outputs": "out",
+    "inputs": "input",
+}
+
+
+def _misspelt_keyword(text: str, tok: Token, expected) -> tuple[str, str] | None:
+    """A misspelt keyword behind a syntax error: the unexpected name itself (`netwrk N`),
+    or a word before it on its line: a statement's first word that is not assigned to
+    (`inpt x: 3x8x8`), or a word after '->' or '=' followed by more (`-> reapeat 3 {`)."""
+    if tok.type == "NAME":
+        wanted = [k for k, v in _KEYWORDS.items() if v.upper() in expected and k != tok.value]
+        close = difflib.get_close_matches(tok.value, wanted, n=1, cutoff=0.75)
+        if close:
+            return tok.value, _KEYWORDS[close[0]]
+    if tok.start_pos is None:
+        return None
+    segment = text[text.rfind("\n", 0, tok.start_pos) + 1 : tok.start_pos]
+    for m in reversed(list(re.finditer(r"[A-Za-z_][A-Za-z0-9_]*", segment))):
+        word, before, after = m.group(0), segment[: m.start()].rstrip(), segment[m.end() :]
+        if word in _KEYWORDS or word in ("in", "as", "and", "or", "not", "true", "false"):
+            continue
+        follows = after.lstrip()[:1]
+        if (not before or before.endswith(("{", "}", ";"))) and follows not in ("=", ","):
+            wanted = list(_KEYWORDS)
+        elif before.endswith(("->", "=")) and (follows.isalnum() or follows == "{"):
+            wanted = ["repeat", "for", "if"]
+        else:
+            continue
+        close = difflib.get_close_matches(word, wanted, n=1, cutoff=0.75)
+        if close:
+            return word, _KEYWORDS[close[0]]
+    return None
 
 
 def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
@@ -623,15 +694,11 @@ def _is_token(value, type_: str) -> bool:
 def _nesting(tree: Tree, file: str) -> None:
     """Refuse absurdly deep nesting (E704) before anything recurses over it."""
     stack = [(tree, 0)]
-    while stack:
+    while stack:  # depth-first, leftmost first: the error points where the excess begins
         node, depth = stack.pop()
         if depth > MAX_NESTING:
             meta = node.meta
-            span = (
-                Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
-                if not meta.empty
-                else None
-            )
+            span = None if meta.empty else Span(file, meta.line, meta.column)
             raise NetdslError(
                 Diagnostic(
                     "E704",
@@ -640,7 +707,8 @@ def _nesting(tree: Tree, file: str) -> None:
                     hint="flatten the expression, e.g. name intermediate values",
                 )
             )
-        for i, child in enumerate(node.children):
+        for i in range(len(node.children) - 1, -1, -1):
+            child = node.children[i]
             if isinstance(child, Tree):
                 spine = i == 0 and node.data == "chain" and child.data == "chain"
                 stack.append((child, depth if spine else depth + 1))

@@ -7,13 +7,26 @@ import json
 from netdsl.diagnostics import Diagnostic
 from netdsl.sources import line as source_line
 
+# Quoted source lines longer than this are cut to a window around the caret.
+MAX_WIDTH = 100
 
-def _caret_line(text: str, col: int, end_col: int | None) -> str:
-    # Expand tabs the same way for the quoted line and the caret offset.
-    prefix = text[: col - 1].expandtabs(4)
-    width = max(1, (end_col or col + 1) - col)
-    width = min(width, max(1, len(text.expandtabs(4)) - len(prefix)))
-    return " " * len(prefix) + "^" + "~" * (width - 1)
+
+def _excerpt(text: str, col: int, end_col: int | None) -> tuple[str, str]:
+    """The quoted line (tabs expanded, long lines cut around the span) and its caret line."""
+    line = text.expandtabs(4)
+    start = len(text[: col - 1].expandtabs(4))  # 0-based, in the expanded line
+    stop = len(text[: end_col - 1].expandtabs(4)) if end_col and end_col > col else start + 1
+    stop = min(max(stop, start + 1), max(len(line), start + 1))
+    left = ""
+    if len(line) > MAX_WIDTH:
+        first = max(0, min(start - MAX_WIDTH // 3, len(line) - MAX_WIDTH))
+        cut = line[first : first + MAX_WIDTH]
+        left = "..." if first > 0 else ""
+        right = "..." if first + MAX_WIDTH < len(line) else ""
+        line = left + cut + right
+        start, stop = start - first + len(left), min(stop - first, MAX_WIDTH) + len(left)
+    width = max(1, stop - start)
+    return line, " " * start + "^" + "~" * (width - 1)
 
 
 def render(d: Diagnostic, color: bool = False) -> str:
@@ -27,8 +40,9 @@ def render(d: Diagnostic, color: bool = False) -> str:
         text = source_line(d.span.file, d.span.line)
         if text is not None:
             end = d.span.end_col if d.span.end_line == d.span.line else None
-            out.append(f"  {d.span.line:>4} | {text.expandtabs(4)}")
-            out.append(f"       | {paint(_caret_line(text, d.span.col, end), '1;32')}")
+            quoted, carets = _excerpt(text, d.span.col, end)
+            out.append(f"  {d.span.line:>4} | {quoted}")
+            out.append(f"       | {paint(carets, '1;32')}")
     for note in d.notes:
         out.append(f"  {paint('note', '1;36')}: {note.message}")
     if d.hint:

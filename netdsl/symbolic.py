@@ -15,6 +15,15 @@ _BIN = {"+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "
 _ATOMIC = (ast.Const, ast.Name, ast.Attr)
 
 
+# Longer forms are given up (None): `x = x + 1` in a loop would otherwise grow one
+# without bound, and quadratic time with it.
+MAX_LENGTH = 400
+
+
+def _bounded(text: str) -> str | None:
+    return text if len(text) <= MAX_LENGTH else None
+
+
 def _wrap(e: ast.Expr, text: str) -> str:
     return text if isinstance(e, _ATOMIC) else f"({text})"
 
@@ -37,7 +46,7 @@ def render(e: ast.Expr, syms: dict[str, str | None]) -> str | None:
         left, right = render(e.left, syms), render(e.right, syms)
         if left is None or right is None:
             return None
-        return f"{_wrap(e.left, left)} {e.op} {_wrap(e.right, right)}"
+        return _bounded(f"{_wrap(e.left, left)} {e.op} {_wrap(e.right, right)}")
     if isinstance(e, ast.UnOp):
         inner = render(e.operand, syms)
         if inner is None:
@@ -48,6 +57,6 @@ def render(e: ast.Expr, syms: dict[str, str | None]) -> str | None:
         if any(p is None for p in parts):
             return None
         if isinstance(e, ast.ListE):
-            return f"[{', '.join(parts)}]"
-        return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+            return _bounded(f"[{', '.join(parts)}]")
+        return _bounded(f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})")
     return None

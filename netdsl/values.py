@@ -99,6 +99,20 @@ class Initializer:
         return {"fn": self.fn, "args": dict(self.args)}
 
 
+class _Poison:
+    """The value of a name whose defining statement failed (its error is already reported)."""
+
+    def __repr__(self) -> str:
+        return "<poisoned>"
+
+
+POISON: Any = _Poison()
+
+
+class Poisoned(Exception):
+    """A statement read a poisoned name: it is skipped without a second, cascading error."""
+
+
 def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -123,3 +137,9 @@ def type_name(value: Any) -> str:
     if isinstance(value, Initializer):
         return "initializer"
     return type(value).__name__
+
+
+def a_type(value: Any) -> str:
+    """The type of a value with its article, for messages: "an int", "a layer"."""
+    name = type_name(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name

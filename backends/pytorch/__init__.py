@@ -17,7 +17,7 @@ def generate(G: nx.DiGraph, options: dict | None = None, fmt: str | None = None)
 
     options = options or {}
     source = _source_name(G)
-    text = Writer(G, source).write()
+    text = Writer(G, source, fold_bn=bool(options.get("fold_bn"))).write()
     try:
         ast.parse(text)
     except SyntaxError as exc:  # our bug, never the user's
@@ -38,5 +38,13 @@ backend = Backend(
     description="runnable PyTorch module: one nn.Module class per block type",
     extensions=("py",),
     generate=generate,
-    options=(),
+    options=(
+        Option(
+            "fold_bn",
+            "fold each batch norm into the convolution before it (inference only); "
+            "the file gets fold_batchnorm() to convert the unfolded model's weights",
+            default=False,
+            type=lambda s: s.strip().lower() in ("1", "true", "yes", "on"),
+        ),
+    ),
 )

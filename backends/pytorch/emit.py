@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import jinja2
 import networkx as nx
-
 from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
 from netdsl.backends.pytorch.layout import INDENT, WIDTH, condition, statement
 from netdsl.backends.pytorch.pyexpr import Atom, Seq, Tree, call
 from netdsl.backends.pytorch.structure import DEFAULT, IN, Builder, ClassDef, Ctor
+
 from netdsl.ir import in_shapes
 from netdsl.ops import OPS
 from netdsl.ops.torch_helpers import HELPERS
@@ -52,12 +52,47 @@ class Names:
         return self.taken | N.AMBIGUOUS
 
 
+def group_keys(ctor: Ctor) -> list[str]:
+    """nn.Sequential keys of a group's members: numbers as they are, names made safe."""
+    taken: set[str] = set()
+    keys = []
+    for k in ctor.keys:
+        key = k if k.isdigit() else N.attr_name(k, taken)
+        taken.add(key)
+        keys.append(key)
+    return keys
+
+
 class Writer:
-    def __init__(self, G: nx.DiGraph, source: str):
+    def __init__(self, G: nx.DiGraph, source: str, fold_bn: bool = False):
         self.G = G
         self.source = source
-        self.builder = Builder(G)
+        self.builder = Builder(G, fold_bn=fold_bn)
         self.names = Names()
+        self.any_folds = False
+
+    def folds(self, cls: ClassDef, attrs: dict[str, str]) -> list[str]:
+        """The FOLDED_BATCHNORM class attribute: convolution -> (batch norm, eps)."""
+        found = []
+
+        def walk(ctor: Ctor, path: str) -> None:
+            if ctor.kind == "group":
+                for key, m in zip(group_keys(ctor), ctor.members):
+                    walk(m, f"{path}.{key}")
+            elif ctor.kind == "module" and ctor.fold is not None:
+                found.append((path, *ctor.fold))
+
+        for k in cls.order:
+            if k in attrs and cls.child(k).ctor is not None:
+                walk(cls.child(k).ctor, attrs[k])
+        if not found:
+            return []
+        self.any_folds = True
+        items = tuple(
+            ("", Atom(f"{E.str_literal(c)}: ({E.str_literal(b)}, {E.literal(eps)})"))
+            for c, b, eps in found
+        )
+        return statement(1, "FOLDED_BATCHNORM = ", Seq("", "{", items, "}")) + [""]
 
     # ---------------------------------------------------------------- classes
     def ctor_tree(self, ctor: Ctor, texts: list[str]) -> Tree:
@@ -66,13 +101,13 @@ class Writer:
             members = [self.ctor_tree(m, texts) for m in ctor.members]
             if all(k == str(i) for i, k in enumerate(ctor.keys)):
                 return call("nn.Sequential", [("", m) for m in members])
-            taken: set[str] = set()
             pairs = []
-            for k, m in zip(ctor.keys, members):
-                key = k if k.isdigit() else N.attr_name(k, taken)
-                taken.add(key)
+            for key, m in zip(group_keys(ctor), members):
                 pairs.append(("", Seq("", "(", (("", Atom(E.str_literal(key))), ("", m)), ")")))
-            return call("nn.Sequential", [("", call("OrderedDict", [("", Seq("", "[", tuple(pairs), "]"))]))])
+            return call(
+                "nn.Sequential",
+                [("", call("OrderedDict", [("", Seq("", "[", tuple(pairs), "]"))]))],
+            )
         args: list[tuple[str, Tree]] = []
         if ctor.kind == "instance":
             params = {p.py: p for p in ctor.target.params}
@@ -149,23 +184,33 @@ class Writer:
 
     def block_class(self, cls: ClassDef) -> list[str]:
         attrs = self.attrs_for(cls)
-        span = cls.span
         where = ""
         block = self.G.graph["blocks"].get(cls.block)
         if block is not None and block.span is not None:
             where = f" ({os.path.basename(str(block.span.file))}, line {block.span.line})"
-        doc = f"Block {cls.block}{where}."
+        doc = f"Block {cls.block}{where}"
         variants = [c for c in self.builder.classes if c.block == cls.block]
         if len(variants) > 1:
-            i = variants.index(cls) + 1
-            doc = (
-                f"Block {cls.block}{where}, variant {i} of {len(variants)}: "
-                "its instances differ in structure."
-            )
-        del span
+            doc += f", variant {variants.index(cls) + 1} of {len(variants)}"
+        # Parameters the class does not take: fixed by its structure, if its members agree.
+        taken = {p.raw for p in cls.params}
+        fixed = []
+        for p in block.params if block is not None else []:
+            if p.name in taken:
+                continue
+            values = [m.env[self.builder.rename_for(cls.block)[p.name]] for m in cls.members]
+            if all(E.same(v, values[0]) for v in values):
+                try:
+                    fixed.append(f"{p.name}={E.literal(values[0])}")
+                except ValueError:
+                    pass
+        if fixed:
+            doc += ", built for " + ", ".join(fixed)
+        doc += "."
         lines = [f"class {cls.name}(nn.Module):"]
         lines += self.wrap_doc(doc)
         lines.append("")
+        lines += self.folds(cls, attrs)
         lines += statement(1, "", self.signature(cls), ":")
         lines += self.init_body(cls, attrs)
         lines.append("")
@@ -229,6 +274,8 @@ class Writer:
             if k in named_outputs:
                 return False  # a network output gets its own name
             r = inputs[k][0]
+            if r in section_of and cls.var(r) and cls.var(k) and cls.var(r) != cls.var(k):
+                return False  # the .net names a new variable here: so does the code
             return (
                 r in section_of
                 and uses.get(r) == 1
@@ -268,12 +315,14 @@ class Writer:
                     break
             net_inputs = set(in_refs) if member.block is None else set()
             reusable = [r for r in inputs[k] if r in dying and r not in net_inputs]
-            if cls.kinds[k] != "merge":
+            if cls.kinds[k] == "merge":
+                cands.append("out")
+            else:
                 reusable = reusable[:1] if reusable and reusable[0] == inputs[k][0] else []
             cands += [var_of[r] for r in reusable]
             if member.block is None and set(inputs[k]) & net_inputs:
                 cands.append("x")
-            if len(chain) > 1 or cls.kinds[k] == "merge":
+            if len(chain) > 1:
                 cands.append("out")
             cands.append(attrs.get(k, k))
             for c in cands:
@@ -348,7 +397,10 @@ class Writer:
     def merge_tree(self, cls: ClassDef, k: str, vin: list[str]) -> Tree:
         op = cls.child(k).merge
         if op == "concat":
-            return call("torch.cat", [("", Seq("", "[", tuple(("", Atom(v)) for v in vin), "]")), ("", Atom("1"))])
+            return call(
+                "torch.cat",
+                [("", Seq("", "[", tuple(("", Atom(v)) for v in vin), "]")), ("", Atom("1"))],
+            )
         return Atom(OPS[op].torch_expr({}, vin))
 
     # ------------------------------------------------------------ the network
@@ -365,14 +417,21 @@ class Writer:
             taken.add(v)
             in_vars.append(v)
         self.in_vars = in_vars
-        fixed = [
-            f"{k}={E.literal(v)}"
-            for k, v in G.graph["params"].items()
-            if k not in {p.raw for p in net.params}
-        ]
+        fixed = []
+        for k, v in G.graph["params"].items():
+            if k not in {p.raw for p in net.params}:
+                try:
+                    fixed.append(f"{k}={E.literal(v)}")
+                except ValueError:  # a layer: not a literal
+                    fixed.append(k)
         doc = f"{G.graph['name']} ({os.path.basename(self.source)})."
         if fixed:
             doc += " Fixed when compiled: " + ", ".join(fixed) + "."
+        if self.builder.fold:
+            doc += (
+                " Batch norm is folded into the convolutions (inference only): load the"
+                " weights of the unfolded model through fold_batchnorm()."
+            )
         lines = [f"class {net.name}(nn.Module):"]
         lines += self.wrap_doc(doc)
         lines.append("")
@@ -383,6 +442,7 @@ class Writer:
             )
             lines += statement(1, "AUX_LOSS_WEIGHTS = ", Seq("", "{", items, "}"))
             lines.append("")
+        lines += self.folds(net, attrs)
         lines += statement(1, "", self.signature(net), ":")
         lines += self.init_body(net, attrs)
         init = self.init_weights()
@@ -450,13 +510,16 @@ class Writer:
             op = OPS[op_name]
             found: dict[str, list] = {}
             for node, data in G.nodes(data=True):
-                if data["op"] != op_name or op.torch is None:
+                if data["op"] != op_name or op.torch is None or node in self.builder.fold:
                     continue
-                cost = op.cost(data["args"], in_shapes(G, node), data["shape"])
+                args = data["args"]
+                if node in self.builder.folded:
+                    args = dict(args, bias=True)
+                cost = op.cost(args, in_shapes(G, node), data["shape"])
                 if cost.params == 0:
                     continue
-                cls = op.torch(data["args"], in_shapes(G, node)).cls
-                found.setdefault(cls, []).append(data["args"])
+                cls = op.torch(args, in_shapes(G, node)).cls
+                found.setdefault(cls, []).append(args)
             plain = [c for c in found if c not in PARAMETER_LISTS and c not in seen]
             lists = [c for c in found if c in PARAMETER_LISTS and c not in seen]
             seen |= set(found)
@@ -469,6 +532,15 @@ class Writer:
                     branches.append((group, stmts))
         if not branches:
             return []
+        merged: list[tuple[list[str], list[str]]] = []
+        for group, stmts in branches:
+            for g, st in merged:
+                if st == stmts:
+                    g.extend(group)
+                    break
+            else:
+                merged.append((list(group), stmts))
+        branches = merged
         lines = [INDENT + "def _init_weights(self):", INDENT * 2 + "for m in self.modules():"]
         for i, (group, stmts) in enumerate(branches):
             kind = "if" if i == 0 else "elif"
@@ -531,8 +603,9 @@ class Writer:
             for name, node in G.graph["inputs"].items()
         )
         defaults = ", ".join(f"{p.py}={p.default}" for p in net.params)
-        create_doc = f"Build {net.name}; keyword arguments override its parameters"
-        create_doc += f" ({defaults})." if defaults else "."
+        create_doc = f"Build {net.name}."
+        if defaults:
+            create_doc = f"Build {net.name}; keyword arguments override {defaults}."
         main_outputs = [o for o in outputs if not o[2]]
         imports_std = ["import argparse", "import time"]
         if "OrderedDict(" in body:
@@ -563,12 +636,18 @@ class Writer:
                     "parser = ",
                     call(
                         "argparse.ArgumentParser",
-                        [("description=", Atom(E.str_literal(f"Run {net.name} once on random input.")))],
+                        [
+                            (
+                                "description=",
+                                Atom(E.str_literal(f"Run {net.name} once on random input.")),
+                            )
+                        ],
                     ),
                 )
             ),
             single_output=len(main_outputs) == 1,
             output_name=self.fields[main_outputs[0][0]] if main_outputs else "output",
+            fold_bn=self.any_folds,
         )
         return text
 

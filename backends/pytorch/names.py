@@ -35,6 +35,7 @@ MODULE_NAMES = {
     "time",
     "INPUT_SHAPES",
     "create_model",
+    "fold_batchnorm",
     "main",
 }
 
@@ -102,6 +103,7 @@ MODULE_ATTRS = {
     "zero_grad",
     # what generated classes define themselves
     "AUX_LOSS_WEIGHTS",
+    "FOLDED_BATCHNORM",
     "_init_weights",
 }
 
@@ -147,7 +149,9 @@ MODULE_INTERNALS = {
 AMBIGUOUS = {"l", "O", "I"}
 
 
-def fresh(name: str, taken: set[str] | frozenset[str], reserved: set[str] | frozenset[str] = frozenset()) -> str:
+def fresh(
+    name: str, taken: set[str] | frozenset[str], reserved: set[str] | frozenset[str] = frozenset()
+) -> str:
     """`name`, made a valid identifier outside reserved and taken (not recorded)."""
     if not IDENT.match(name):
         name = re.sub(r"\W", "_", name)

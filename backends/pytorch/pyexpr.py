@@ -12,6 +12,8 @@ netdsl computed.
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import io
 import math
 import tokenize
@@ -107,8 +109,15 @@ def parse(text: str, rename: dict[str, str] | None = None) -> ast.expr | None:
     Renaming is done on tokens, so names that are Python keywords (a .net
     parameter may be called `class`) survive. A form that mentions a
     parameter called True, False or None is ambiguous and refused.
+    The result is shared (cached): never modify it.
     """
-    rename = rename or {}
+    key = tuple(sorted(rename.items())) if rename else ()
+    return _parse(text, key)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(text: str, rename_items: tuple) -> ast.expr | None:
+    rename = dict(rename_items)
     if rename:
         if _CONSTANT_NAMES & set(rename):
             try:
@@ -155,7 +164,12 @@ _ALLOWED = (
 
 
 def names(tree: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return set(_names(tree))
+
+
+@functools.lru_cache(maxsize=65536)
+def _names(tree: ast.expr) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
 
 
 def is_constant(tree: ast.expr) -> bool:
@@ -166,8 +180,6 @@ def substitute(tree: ast.expr, mapping: dict[str, ast.expr]) -> ast.expr:
     class T(ast.NodeTransformer):
         def visit_Name(self, node):
             return mapping.get(node.id, node)
-
-    import copy
 
     return T().visit(copy.deepcopy(tree))
 
@@ -264,7 +276,12 @@ def unparse(node: ast.expr) -> str:
 
 def normalise(text: str, rename: dict[str, str] | None = None) -> str | None:
     tree = parse(text, rename)
-    return None if tree is None else unparse(tree)
+    return None if tree is None else _unparse(tree)
+
+
+@functools.lru_cache(maxsize=65536)
+def _unparse(tree: ast.expr) -> str:
+    return unparse(tree)
 
 
 # ------------------------------------------------------------------ evaluation
@@ -272,10 +289,20 @@ def normalise(text: str, rename: dict[str, str] | None = None) -> str | None:
 _NO_VALUE = object()
 
 
+@functools.lru_cache(maxsize=65536)
+def _compile(text: str):
+    try:
+        return compile(text, "<netdsl>", "eval")
+    except (SyntaxError, ValueError):
+        return None
+
+
 def evaluate(text: str, env: dict[str, Any]) -> Any:
     """The value of a canonical form under env, or _NO_VALUE if it fails."""
     try:
-        code = compile(text, "<netdsl>", "eval")
+        code = _compile(text)
+        if code is None:
+            return _NO_VALUE
         for name in code.co_names:
             if name not in env:
                 return _NO_VALUE

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-
 from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
+
 from netdsl.ir import Instance, inputs_of
 from netdsl.ops import OPS
 from netdsl.ops.base import TorchArg
@@ -66,11 +66,12 @@ class Ctor:
     members: list[Ctor] = field(default_factory=list)
     helpers: tuple[str, ...] = ()
     target: Any = None  # instance: the ClassDef called
+    fold: tuple | None = None  # a convolution with a batch norm folded in: (its name, eps)
 
     def sig(self):
         if self.kind == "group":
             return ("group", self.keys, tuple(m.sig() for m in self.members))
-        return (self.kind, self.name, self.keys)
+        return (self.kind, self.name, self.keys, self.fold)
 
     def all_slots(self) -> list[Slot]:
         if self.kind == "group":
@@ -180,12 +181,17 @@ def _resolve(ref: str, keys, inputs: dict[str, list[str]]) -> str:
 
 
 class Builder:
-    def __init__(self, G: nx.DiGraph):
+    def __init__(self, G: nx.DiGraph, fold_bn: bool = False):
         self.G = G
         self.instances: dict[str, Instance] = G.graph["instances"]
         self.groups = G.graph["groups"]
         self.output_nodes = {o["node"] for o in G.graph["outputs"]}
         self._index()
+        self.fold: dict[str, str] = {}  # batch norm node -> the convolution it folds into
+        self.folded: dict[str, str] = {}  # convolution -> its batch norm
+        if fold_bn:
+            self._find_folds()
+        self._prefix = ""
         self.blocks = G.graph.get("blocks", {})
         self.class_of: dict[str, ClassDef] = {}  # instance path -> class
         self.classes: list[ClassDef] = []
@@ -228,6 +234,32 @@ class Builder:
                 if "." in rest:
                     raise BackendBug(f"{kid!r} is not a direct child of {path!r}")
 
+    def _find_folds(self) -> None:
+        """Batch norms that directly follow a convolution (its only reader) in one
+        container and under the same conditions: they fold into it."""
+        G = self.G
+        for node, data in G.nodes(data=True):
+            if data["op"] != "batchnorm" or len(data["shape"]) != 3:
+                continue
+            ins = inputs_of(G, node)
+            if len(ins) != 1:
+                continue
+            conv = ins[0]
+            cd = G.nodes[conv]
+            if cd["op"] != "conv" or cd["args"].get("table") is not None:
+                continue
+            if G.out_degree(conv) != 1 or conv in self.output_nodes:
+                continue
+            if self.parent.get(conv) != self.parent.get(node):
+                continue
+            if tuple(cd.get("guard", ())) != tuple(data.get("guard", ())):
+                continue
+            self.fold[node] = conv
+            self.folded[conv] = node
+
+    def members(self, group: str) -> list[str]:
+        return [m for m in self.groups[group].members if m in self.first and m not in self.fold]
+
     def kind(self, path: str) -> str:
         if path in self.instances:
             return "instance"
@@ -241,8 +273,7 @@ class Builder:
         if k == "instance":
             return self.instances[path].output
         if k == "group":
-            members = [m for m in self.groups[path].members if m in self.first]
-            return self.out_node(members[-1])
+            return self.out_node(self.members(path)[-1])
         return path
 
     def in_nodes(self, path: str) -> list[str]:
@@ -250,8 +281,7 @@ class Builder:
         if k == "instance":
             return list(self.instances[path].inputs)
         if k == "group":
-            members = [m for m in self.groups[path].members if m in self.first]
-            return self.in_nodes(members[0])
+            return self.in_nodes(self.members(path)[0])
         return inputs_of(self.G, path)
 
     def guard(self, path: str) -> tuple:
@@ -271,7 +301,7 @@ class Builder:
         else:
             params = [p.name for p in self.blocks[block].params]
         taken: set[str] = {"in_channels"}
-        reserved = N.MODULE_NAMES | self.global_names
+        reserved = N.MODULE_NAMES | self.global_names | set(self.helpers_all())
         out = {}
         for p in params:
             py = N.fresh(p, taken, reserved)
@@ -297,7 +327,10 @@ class Builder:
             producers[inst.inputs[0]] = IN
             chan[IN] = "in_channels"
         children: dict[str, Child] = {}
+        self._prefix = prefix
         for kid in self.children_of.get(path, []):
+            if kid in self.fold:
+                continue
             key = kid[len(prefix) :]
             kind = self.kind(kid)
             ins = []
@@ -308,6 +341,8 @@ class Builder:
             out = self.out_node(kid)
             child = Child(key, kind, self.guard(kid), ins, out_node=out)
             var = G.nodes[out].get("var", {}).get(prefix) if out in G else None
+            if var is None and out in self.folded:
+                var = G.nodes[self.folded[out]].get("var", {}).get(prefix)
             child.var = var
             in_chan = chan.get(ins[0]) if ins else None
             if kind == "merge":
@@ -318,6 +353,8 @@ class Builder:
             children[key] = child
             if out not in producers:
                 producers[out] = key
+            if out in self.folded:  # readers of the folded batch norm read the convolution
+                producers[self.folded[out]] = key
             chan[key] = out_text
         if block is None:
             desc = Desc(path, None, env, children, None, inputs=refs_in)
@@ -362,9 +399,7 @@ class Builder:
             members = []
             keys = []
             text = in_chan
-            for m in self.groups[path].members:
-                if m not in self.first:
-                    continue
+            for m in self.members(path):
                 c, text = self.ctor(m, text, env, rename)
                 members.append(c)
                 keys.append(m.rsplit(".", 1)[-1])
@@ -378,10 +413,21 @@ class Builder:
         data = G.nodes[node]
         op = OPS[data["op"]]
         args = data["args"]
+        raw_sym = dict(data.get("sym") or {})
+        fold = None
+        if node in self.folded:
+            bn = self.folded[node]
+            args = dict(args, bias=True)  # the batch norm's shift becomes the bias
+            raw_sym.pop("bias", None)
+            rel = ".".join(
+                p if p.isdigit() else N.attr_name(p, set())
+                for p in bn[len(self._prefix) :].split(".")
+            )
+            fold = (rel, G.nodes[bn]["args"]["eps"])
         in_shapes = [G.nodes[p]["shape"] for p in inputs_of(G, node)]
         tm = op.torch(args, in_shapes)
         sym = {}
-        for name, s in (data.get("sym") or {}).items():
+        for name, s in raw_sym.items():
             t = E.normalise(s, rename)
             if t is not None and not E.is_constant(E.parse(t)):
                 sym[name] = t
@@ -425,7 +471,10 @@ class Builder:
         for h in tm.helpers:
             if h not in self.helpers:
                 self.helpers.append(h)
-        ctor = Ctor("module", tm.cls, tuple(a.keyword for a in pos + kws), slots, helpers=tm.helpers)
+        ctor = Ctor(
+            "module", tm.cls, tuple(a.keyword for a in pos + kws), slots, helpers=tm.helpers
+        )
+        ctor.fold = fold
         out_c = data["shape"][0]
         out_text = None
         if "filters" in args or "features" in args:
@@ -574,13 +623,14 @@ class Builder:
             if have[0].kind == "merge" or len(have[0].inputs) != 1:
                 return False
             cond = _conj(g)
-            cond = E.normalise(cond) if cond is not None else None
+            cond = E.normalise(cond, self.rename_for(cls.block)) if cond is not None else None
             if cond is None:
                 return False
             for i, m in enumerate(members):
                 if not E.holds(cond, m.env, i in present[k]):
                     return False
             conds[k] = cond
+
         # Dataflow: shared children agree once absent ones are bypassed.
         def agrees(m: Desc, inputs, output) -> bool:
             keys = m.children
@@ -723,9 +773,8 @@ class Builder:
                 continue
             first.setdefault(inst.block, i)
             contains.setdefault(inst.block, set())
-            outer = [s for s in inst.scope]
-            if outer:
-                contains.setdefault(outer[-1].block, set()).add(inst.block)
+            if inst.scope:
+                contains.setdefault(inst.scope[-1].block, set()).add(inst.block)
         height: dict[str, int] = {}
 
         def h(b: str) -> int:

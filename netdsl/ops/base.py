@@ -118,10 +118,11 @@ class OpDef:
         """Bind call arguments to names, fill defaults, check and normalise types."""
         bound: dict[str, Any] = {}
         if len(positional) > len(self.args):
+            n, given = len(self.args), len(positional)
+            takes = f"at most {n} argument{'s' if n != 1 else ''}" if n else "no arguments"
             raise OpError(
                 "E301",
-                f"{self.name}() takes at most {len(self.args)} positional argument"
-                f"{'s' if len(self.args) != 1 else ''} but {len(positional)} were given",
+                f"{self.name}() takes {takes}, but {given} {'was' if given == 1 else 'were'} given",
                 hint=f"signature: {self.signature()}",
             )
         for arg, value in zip(self.args, positional, strict=False):

@@ -56,19 +56,19 @@ def _check(args: dict) -> None:
     for i, entry in enumerate(table):
         if not isinstance(entry, (list, tuple)) or not entry:
             raise OpError(
-                "E307",
+                "E320",
                 f"conv(): table entry {i} must be a non-empty list of input-map indices",
                 arg="table",
             )
         for j in entry:
             if isinstance(j, bool) or not isinstance(j, int) or j < 0:
                 raise OpError(
-                    "E307",
+                    "E320",
                     f"conv(): table entry {i} has {j!r}, not an input-map index",
                     arg="table",
                 )
         if len(set(entry)) != len(entry):
-            raise OpError("E307", f"conv(): table entry {i} repeats an input map", arg="table")
+            raise OpError("E320", f"conv(): table entry {i} repeats an input map", arg="table")
 
 
 def _shape(args: dict, ins: list) -> tuple[int, ...]:
@@ -113,13 +113,20 @@ def fan_ins(args: dict, c: int) -> list[int]:
 
 
 def _cost(args: dict, ins: list, out: tuple) -> Cost:
-    fans = fan_ins(args, ins[0][0])
+    if args["table"] is None:
+        # Every map has the same fan-in: no list of `filters` entries (filters may be huge).
+        kh, kw = args["kernel"]
+        maps = args["filters"]
+        weights = ins[0][0] // args["groups"] * kh * kw * maps
+    else:
+        fans = fan_ins(args, ins[0][0])
+        maps, weights = len(fans), sum(fans)
     pixels = out[1] * out[2]
     bias = 1 if args["bias"] else 0
     return Cost(
-        params=sum(fans) + bias * len(fans),
-        macs=sum(fans) * pixels,
-        connections=(sum(fans) + bias * len(fans)) * pixels,
+        params=weights + bias * maps,
+        macs=weights * pixels,
+        connections=(weights + bias * maps) * pixels,
     )
 
 

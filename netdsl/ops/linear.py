@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from netdsl.ops.base import Arg, Cost, OpDef, ShapeError, TorchArg, TorchModule, fmt_shape
+from netdsl.ops.base import (
+    Arg,
+    Cost,
+    OpDef,
+    OpError,
+    ShapeError,
+    TorchArg,
+    TorchModule,
+    fmt_shape,
+)
 from netdsl.ops.torch_helpers import keywords
 
 
@@ -11,6 +20,15 @@ def _shape(args: dict, ins: list) -> tuple[int, ...]:
         raise ShapeError(
             f"linear needs a flat input (C), got {fmt_shape(ins[0])}",
             hint="add flatten before it",
+        )
+    declared = args["in_features"]
+    if declared is not None and declared != ins[0][0]:
+        raise OpError(
+            "E403",
+            f"linear expects {declared} input features (in_features={declared}), "
+            f"but its input has {ins[0][0]}",
+            arg="in_features",
+            hint="the layers before it, or the input's shape, differ from what was declared",
         )
     return (args["features"],)
 
@@ -34,13 +52,15 @@ LINEAR = OpDef(
     args=(
         Arg("features", "int", min=1, doc="output features"),
         Arg("bias", "bool", True),
+        Arg("in_features", "int", None, min=1, doc="input size it expects, if stated: checked"),
     ),
     shape=_shape,
     cost=_cost,
     rf=lambda a, i: "global",
     torch=_torch,
     doc="fully connected layer on a flat (C) input",
-    extra={"torch_keywords": {"bias": "bias"}},
+    # in_features is a check only: PyTorch's in_features is the input's channels.
+    extra={"torch_keywords": {"bias": "bias"}, "check_only": ("in_features",)},
 )
 
 OPS = [LINEAR]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from netdsl.ops.base import (
     Arg,
     Cost,
@@ -166,10 +168,22 @@ def _adaptive_shape(args: dict, ins: list) -> tuple[int, ...]:
     return (c, *args["size"])
 
 
+def adaptive_total(n: int, m: int) -> int:
+    """The sum of the m window lengths, sum(e - b for b, e in adaptive_windows(n, m)),
+    in O(1): n + m - gcd(n, m). (Sizes can be huge; a list of windows could not be.)"""
+    return n + m - math.gcd(n, m)
+
+
+def adaptive_widest(n: int, m: int) -> int:
+    """The longest of the m windows, in O(1). Window i is ceil((r + n) / m) long, where
+    r = i * n mod m runs over the multiples of gcd(n, m) below m."""
+    return -(-(n + m - math.gcd(n, m)) // m)
+
+
 def _adaptive_cost(args: dict, ins: list, out: tuple) -> Cost:
     c, h, w = ins[0]
-    rows = sum(e - b for b, e in adaptive_windows(h, out[1]))
-    cols = sum(e - b for b, e in adaptive_windows(w, out[2]))
+    rows = adaptive_total(h, out[1])
+    cols = adaptive_total(w, out[2])
     return Cost(connections=c * rows * cols)
 
 
@@ -181,7 +195,7 @@ def _adaptive_rf(args: dict, ins: list):
     # one: upsampling cannot shrink the receptive field) bound the effect.
     out = []
     for n, m in zip((h, w), args["size"], strict=True):
-        widest = max(e - b for b, e in adaptive_windows(n, m))
+        widest = adaptive_widest(n, m)
         out.append((widest, max(1, n // m)))
     return tuple(out)
 

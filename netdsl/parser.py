@@ -464,6 +464,19 @@ def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
     expected = {e for e in exc.expected if e not in _CLOSERS.values() or e == closer}
     msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, expected)}"
     span = _tok_span(file, tok)
+    if tok.type in _CLOSERS.values() and tok.type != closer:
+        opener = next(o for o, c in _OPENERS.items() if _CLOSERS[c] == tok.type)
+        inner, hint = "", f"remove it, or add the '{opener}' it closes"
+        if opened and opened[-1][0] != "{":  # every statement is inside a body's '{'
+            line, col = _line_col(text, opened[-1][1])
+            inner = f"; '{opened[-1][0]}' at {line}:{col} is still open"
+            hint = f"did you mean '{_OPENERS[opened[-1][0]]}'?"
+        return Diagnostic(
+            "E101",
+            f"unexpected '{tok.value}': there is no open '{opener}' to close{inner}",
+            span,
+            hint,
+        )
     if tok.type == "EQUAL" and "COMP_OP" in expected:
         hint = "compare with '=='"
     elif tok.type == "NAME" and "EQUAL" in expected:

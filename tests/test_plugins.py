@@ -116,7 +116,7 @@ def test_cli_lists_the_plugin_and_reports_the_broken_ones(site):
     assert r.returncode == 0, r.stderr
     listed = {line.split()[0] for line in r.stdout.splitlines() if line and not line[0].isspace()}
     assert {"hello", "graphviz", "mermaid", "json"} <= listed
-    assert "--greeting" in r.stdout
+    assert "-O greeting=" in r.stdout
     for name in ("broken", "notabackend", "missing"):
         assert name not in listed
         assert re.search(rf"backend '{name}' .*broken", r.stderr), r.stderr

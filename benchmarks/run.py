@@ -194,7 +194,7 @@ def machine(report: Report, args) -> None:
     report.both(f"- Python {platform.python_version()} ({platform.python_implementation()})")
     report.both(f"- packages: {', '.join(pkgs)}")
     if threads:
-        report.both(f"- torch threads: {threads}")
+        report.both(f"- torch default threads: {threads}")
     report.both(f"- load average at start: {_load()}")
     report.both(
         f"- run: `python benchmarks/run.py{' --quick' if args.quick else ''}"
@@ -474,7 +474,7 @@ def section_startup(report: Report, runner: Runner, args) -> None:
         gcmds[f"+ import Lark standalone parser, {label}"] = [PY, "-c", code]
     gcmds["python -c 'import lark'"] = [PY, "-c", "import lark"]
     gcmds["python -c 'pass'"] = [PY, "-c", "pass"]
-    gn = max(5, n // 2) if args.quick else n
+    gn = max(5, n // 2) if args.quick else min(n, 10)
     report.say(f"  grammar loading: {len(gcmds)} commands, {gn} runs each ...")
     gres = runner.interleaved(gcmds, gn)
     ref = med(gres[next(iter(gcmds))]["wall"])
@@ -556,7 +556,7 @@ def section_torchinfo(report: Report, runner: Runner, args) -> None:
         return
     script = runner.tmp / "torchinfo_summary.py"
     script.write_text(_TORCHINFO)
-    n = args.repeats_slow or (1 if args.quick else 3)
+    n = args.repeats_slow or (1 if args.quick else 2)
     report.say(f"  torchinfo: {n} interleaved run(s) of each side per network ...")
     rows, timing_rows, all_equal, speedups = [], [], True, []
     for tv, label in TORCHVISION_NETS.items():
@@ -589,7 +589,10 @@ def section_torchinfo(report: Report, runner: Runner, args) -> None:
         for what, a, b in pairs:
             same = a == b
             all_equal &= same
-            rows.append([label, what, f"{a:,}", f"{b:,}", "equal" if same else "DIFFERENT"])
+            fmt = "{:,.2f}" if "MB" in what else "{:,}"
+            rows.append(
+                [label, what, fmt.format(a), fmt.format(b), "equal" if same else "DIFFERENT"]
+            )
         rows.append(
             [
                 label,
@@ -650,7 +653,7 @@ def section_scaling(report: Report, runner: Runner, args) -> None:
     report.both()
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     repeats = {1_000: 7, 10_000: 3, 100_000: 1}
-    rows, per_layer, big = [], {}, {}
+    rows, per_layer, per_layer_cpu, big = [], {}, {}, {}
     for family in ("residual", "inception"):
         for form in ("flat", "repeat"):
             for n in sizes:
@@ -667,6 +670,10 @@ def section_scaling(report: Report, runner: Runner, args) -> None:
                 w = r["wall"]
                 work = w["parse"] + w["elaborate"] + w["stats"]
                 per_layer[(family, form, n)] = work / r["layers"]
+                c = r["cpu"]
+                per_layer_cpu[(family, form, n)] = (c["parse"] + c["elaborate"] + c["stats"]) / r[
+                    "layers"
+                ]
                 if n == max(sizes):
                     big[(family, form)] = (work, r["maxrss_mb"])
                 rows.append(
@@ -717,12 +724,13 @@ def section_scaling(report: Report, runner: Runner, args) -> None:
     for family in ("residual", "inception"):
         for form in ("flat", "repeat"):
             ratio = per_layer[(family, form, top)] / per_layer[(family, form, 1_000)]
+            cpu_ratio = per_layer_cpu[(family, form, top)] / per_layer_cpu[(family, form, 1_000)]
             worst = max(worst, ratio)
             work, rss = big[(family, form)]
             report.target(
                 "scaling",
                 f"{family}/{form}: per-layer time {top:,} / 1,000",
-                f"{ratio:.2f}x",
+                f"{ratio:.2f}x (CPU time {cpu_ratio:.2f}x)",
                 "1.3x",
                 ratio <= 1.3,
             )

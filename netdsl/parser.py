@@ -464,7 +464,9 @@ def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
     expected = {e for e in exc.expected if e not in _CLOSERS.values() or e == closer}
     msg = f"unexpected {_token_words(tok)}; expected {_describe(parser, expected)}"
     span = _tok_span(file, tok)
-    if tok.type in _CLOSERS.values() and tok.type != closer:
+    if tok.type in _CLOSERS.values() and tok.type not in {
+        _CLOSERS[_OPENERS[ch]] for ch, _ in opened
+    }:
         opener = next(o for o, c in _OPENERS.items() if _CLOSERS[c] == tok.type)
         inner, hint = "", f"remove it, or add the '{opener}' it closes"
         if opened and opened[-1][0] != "{":  # every statement is inside a body's '{'

@@ -106,7 +106,7 @@ class Report:
         self.say("  " + line(heads))
         for r in cells:
             self.say("  " + line(r))
-        self.md("| " + " | ".join(heads) + " |")
+        self.md("| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |")
         self.md("|" + "|".join("---:" if i in right else "---" for i in range(len(heads))) + "|")
         for r in cells:
             self.md("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")

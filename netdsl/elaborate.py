@@ -558,6 +558,19 @@ class Elaborator(Evaluator):
                 spec.span,
                 frame,
             )
+        nodes = [t.node for t in inputs]
+        if len(set(nodes)) != len(nodes):
+            twice = next(n for n in nodes if nodes.count(n) > 1)
+            # The IR keeps one edge per pair of layers (a DiGraph; the edge's port says
+            # which input it is), so `concat(a, a)` cannot be represented faithfully.
+            self.fail(
+                "E322",
+                f"{op.name} takes '{twice}' more than once; a layer cannot take the same "
+                "tensor twice",
+                spec.span,
+                frame,
+                hint="not supported by netdsl's IR yet",
+            )
         args = self.bind_op(spec, frame)
         shapes = [t.shape for t in inputs]
         try:

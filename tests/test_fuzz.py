@@ -335,6 +335,11 @@ REGRESSIONS = [
     "network N { input x: 3x8x8\n v = 0\n for i in range(1000000) { v = v + 1 }\n out z = x }",
     "network N { input x: 3x8x8\n xs = [1]\n for i in range(5000) { xs = [xs] }\n"
     " out z = x -> xs }",
+    # found by the fuzzer: a tensor fed twice into one layer broke the IR's port numbering
+    "network N { input x: 3x8x8\n a = x -> relu\n out y = concat(a, a, x) }",
+    "network N { input x: 3x8x8\n out y = x + x }",
+    # found by the fuzzer: adaptive pooling to a huge size built a list per output row
+    "network N { input x: 3x8x8\n out y = x -> adaptive_avgpool((1000000000, 1)) }",
     "network N { input x: 3x8x8\n y = x\n for i in range(1000) { for j in range(1000) {"
     " for k in range(1000) { y = y -> relu } } }\n out z = y }",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from netdsl import ast
 from netdsl.diagnostics import Span
-from netdsl.ops.base import OpDef
+from netdsl.ops.base import OpDef, plain_type_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,29 +114,15 @@ class Poisoned(Exception):
 
 
 def type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, tuple):
-        return "tuple"
-    if isinstance(value, Tensor):
-        return "tensor"
-    if isinstance(value, Spec):
-        return "layer"
-    if isinstance(value, Builtin):
-        return "function"
-    if isinstance(value, Initializer):
-        return "initializer"
-    return type(value).__name__
+    for cls, name in (
+        (Tensor, "tensor"),
+        (Spec, "layer"),
+        (Builtin, "function"),
+        (Initializer, "initializer"),
+    ):
+        if isinstance(value, cls):
+            return name
+    return plain_type_name(value)
 
 
 def a_type(value: Any) -> str:

@@ -14,14 +14,19 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
-from netdsl.backends.graphviz.model import build, fmt_count, fmt_value
+from netdsl.backends.graphviz.model import (
+    DIAGRAM_OPTIONS,
+    build,
+    check_rankdir,
+    fmt_count,
+    fmt_value,
+)
 
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.plugins import Backend, Option
 
 TEXT = ("dot", "gv")
 RENDERED = ("svg", "png", "pdf")
-RANKDIRS = ("TB", "LR", "BT", "RL")
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -63,15 +68,7 @@ def _env() -> Environment:
 
 
 def to_dot(G, depth: int | None = None, rankdir: str = "TB") -> str:
-    if rankdir not in RANKDIRS:
-        raise NetdslError(
-            Diagnostic(
-                "E805",
-                f"bad rankdir {rankdir!r}",
-                None,
-                hint="use one of " + ", ".join(RANKDIRS),
-            )
-        )
+    check_rankdir(rankdir)
     diagram = build(G, depth)
     template = _env().get_template("network.dot.j2")
     return template.render(
@@ -140,14 +137,7 @@ backend = Backend(
     extensions=(*TEXT, *RENDERED),
     generate=generate,
     options=(
-        Option(
-            "depth",
-            "collapse blocks and groups nested N levels deep into one box each "
-            "(1: top level only); default: every layer",
-            default=None,
-            type=int,
-        ),
-        Option("rankdir", "layout direction", default="TB", type=str, choices=RANKDIRS),
+        *DIAGRAM_OPTIONS,
         Option("dpi", "resolution of .png output (Graphviz default: 96)", default=None, type=int),
     ),
 )

@@ -27,7 +27,32 @@ import networkx as nx
 
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.ops import OPS
+from netdsl.plugins import Option
 from netdsl.stats import costs
+
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+# Options every diagram backend takes, declared once.
+DIAGRAM_OPTIONS = (
+    Option(
+        "depth",
+        "collapse blocks and groups nested N levels deep into one box each "
+        "(1: top level only); default: every layer",
+        default=None,
+        type=int,
+    ),
+    Option("rankdir", "layout direction", default="TB", type=str, choices=RANKDIRS),
+)
+
+
+def check_rankdir(rankdir: str) -> None:
+    if rankdir not in RANKDIRS:
+        raise NetdslError(
+            Diagnostic(
+                "E805", f"bad rankdir {rankdir!r}", None, hint="use one of " + ", ".join(RANKDIRS)
+            )
+        )
+
 
 # Colour family of each op category (netdsl.ops OpDef.category), refined by op.
 FAMILY_OF_OP = {"conv": "conv", "linear": "dense"}

@@ -15,12 +15,16 @@ import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from netdsl.backends.graphviz.model import Cluster, build, fmt_count, fmt_value
+from netdsl.backends.graphviz.model import (
+    DIAGRAM_OPTIONS,
+    Cluster,
+    build,
+    check_rankdir,
+    fmt_count,
+    fmt_value,
+)
 
-from netdsl.diagnostics import Diagnostic, NetdslError
-from netdsl.plugins import Backend, Option
-
-RANKDIRS = ("TB", "LR", "BT", "RL")
+from netdsl.plugins import Backend
 
 # Characters Mermaid's label syntax reserves or mangles, as its entity codes.
 _ESCAPES = {
@@ -117,12 +121,7 @@ def _env() -> Environment:
 
 
 def to_mermaid(G, depth: int | None = None, rankdir: str = "TB", markdown: bool = False) -> str:
-    if rankdir not in RANKDIRS:
-        raise NetdslError(
-            Diagnostic(
-                "E805", f"bad rankdir {rankdir!r}", None, hint="use one of " + ", ".join(RANKDIRS)
-            )
-        )
+    check_rankdir(rankdir)
     diagram = build(G, depth)
     ids = Ids()
     classes: dict[str, list[str]] = {}
@@ -155,14 +154,5 @@ backend = Backend(
     description="Mermaid flowchart (.mmd; .md wraps it in a ```mermaid block)",
     extensions=("mmd", "mermaid", "md"),
     generate=generate,
-    options=(
-        Option(
-            "depth",
-            "collapse blocks and groups nested N levels deep into one box each "
-            "(1: top level only); default: every layer",
-            default=None,
-            type=int,
-        ),
-        Option("rankdir", "layout direction", default="TB", type=str, choices=RANKDIRS),
-    ),
+    options=(*DIAGRAM_OPTIONS,),
 )

@@ -160,7 +160,8 @@ class OpDef:
         return f"{self.name}({', '.join(parts)})"
 
 
-def _type_name(value: Any) -> str:
+def plain_type_name(value: Any) -> str:
+    """The netdsl name of a plain value's type, for messages (netdsl.values adds its own)."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -169,8 +170,12 @@ def _type_name(value: Any) -> str:
         return "float"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, (list, tuple)):
+    if value is None:
+        return "none"
+    if isinstance(value, list):
         return "list"
+    if isinstance(value, tuple):
+        return "tuple"
     return type(value).__name__
 
 
@@ -178,7 +183,7 @@ def _check_int(op: str, arg: Arg, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise OpError(
             "E304",
-            f"{op}(): '{arg.name}' must be an integer, not {_type_name(value)} {value!r}",
+            f"{op}(): '{arg.name}' must be an integer, not {plain_type_name(value)} {value!r}",
             arg=arg.name,
         )
     if arg.min is not None and value < arg.min:
@@ -206,7 +211,7 @@ def check_value(op: str, arg: Arg, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise OpError(
                 "E304",
-                f"{op}(): '{arg.name}' must be a number, not {_type_name(value)} {value!r}",
+                f"{op}(): '{arg.name}' must be a number, not {plain_type_name(value)} {value!r}",
                 arg=arg.name,
             )
         value = float(value)
@@ -224,14 +229,15 @@ def check_value(op: str, arg: Arg, value: Any) -> Any:
         if not isinstance(value, bool):
             raise OpError(
                 "E304",
-                f"{op}(): '{arg.name}' must be true or false, not {_type_name(value)} {value!r}",
+                f"{op}(): '{arg.name}' must be true or false, "
+                f"not {plain_type_name(value)} {value!r}",
                 arg=arg.name,
             )
     elif t == "str":
         if not isinstance(value, str):
             raise OpError(
                 "E304",
-                f"{op}(): '{arg.name}' must be a string, not {_type_name(value)} {value!r}",
+                f"{op}(): '{arg.name}' must be a string, not {plain_type_name(value)} {value!r}",
                 arg=arg.name,
             )
     elif t in ("pair", "pad"):

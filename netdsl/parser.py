@@ -436,8 +436,10 @@ def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
         return Diagnostic("E102", msg, Span(file, line, col, line, col + 1), hint)
     if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
         expected = getattr(exc, "expected", None) or []
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        # Just after the last character that is not white space; lines are counted
+        # by '\n' only, as Lark counts them (not str.splitlines, which also breaks at
+        # '\r', '\x0c' and other separators).
+        line, col = _line_col(text, len(text.rstrip()))
         end = Span(file, line, col, line, col + 1)
         opened = _open_brackets(text, len(text))
         if opened:

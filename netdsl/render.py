@@ -13,6 +13,8 @@ MAX_WIDTH = 100
 
 def _excerpt(text: str, col: int, end_col: int | None) -> tuple[str, str]:
     """The quoted line (tabs expanded, long lines cut around the span) and its caret line."""
+    # Control characters would garble the terminal: shown as '?' (one column each).
+    text = "".join(c if c.isprintable() or c == "\t" else "?" for c in text)
     line = text.expandtabs(4)
     start = len(text[: col - 1].expandtabs(4))  # 0-based, in the expanded line
     stop = len(text[: end_col - 1].expandtabs(4)) if end_col and end_col > col else start + 1

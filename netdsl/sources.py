@@ -11,5 +11,6 @@ def line(file: str, number: int) -> str | None:
     text = _SOURCES.get(file)
     if text is None:
         return None
-    lines = text.splitlines()
-    return lines[number - 1] if 0 < number <= len(lines) else None
+    # Lines as the parser counts them: separated by '\n' only ('\r\n' ends one, too).
+    lines = text.split("\n")
+    return lines[number - 1].rstrip("\r") if 0 < number <= len(lines) else None

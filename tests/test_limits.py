@@ -54,7 +54,7 @@ def errors(text: str, limits: Limits | None = None, path: str = "limits.net"):
             "repeat loop",
         ),
         # layers built as values, not applied yet
-        ("s = [for i in range(900000) { relu -> relu }]\n out z = x -> s", "E701", "for loop"),
+        ("s = [for i in range(1100000) { relu -> relu }]\n out z = x -> s", "E701", "for loop"),
         # a list that doubles
         ("xs = [relu]\n for i in range(64) { xs = xs + xs }\n out z = x -> xs", "E701", "list"),
         # list repetition

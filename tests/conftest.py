@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    # netdsl.api.load and netdsl.stats.analyse lint the IR after their pass when this is set.
+    os.environ["NETDSL_LINT"] = "1"
 
 
 def pytest_addoption(parser):

@@ -282,3 +282,15 @@ def test_repeat_with_assignments_inside_if_runs_every_time():
         repeat 3 { if true { x = x -> relu } }
         out y = x }""")
     assert [n for n in G if n != "i"] == ["relu", "relu_1", "relu_2"]
+
+
+def test_the_suite_lints_every_ir():
+    import os
+
+    from netdsl.ir import IRError
+
+    assert os.environ.get("NETDSL_LINT") == "1"
+    G = build("network N { input x: 1x4x4\n out y = x -> relu }")
+    G.nodes["relu"]["shape"] = (0,)
+    with pytest.raises(IRError):
+        analyse(G)

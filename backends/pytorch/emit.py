@@ -10,9 +10,10 @@ import jinja2
 import networkx as nx
 from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
+from netdsl.backends.pytorch.classes import DEFAULT, IN, ClassDef, Ctor
 from netdsl.backends.pytorch.layout import INDENT, WIDTH, condition, statement
 from netdsl.backends.pytorch.pyexpr import Atom, Seq, Tree, call
-from netdsl.backends.pytorch.structure import DEFAULT, IN, Builder, ClassDef, Ctor
+from netdsl.backends.pytorch.structure import Builder
 
 from netdsl.ir import in_shapes
 from netdsl.ops import OPS

@@ -25,162 +25,31 @@ that instance. Instances that cannot join any class start a new variant.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
+from netdsl.backends.pytorch.classes import (
+    DEFAULT,
+    IN,
+    BackendBug,
+    Child,
+    ClassDef,
+    Ctor,
+    Desc,
+    Slot,
+)
+from netdsl.backends.pytorch.unify import Unifier
 
 from netdsl.ir import Instance, inputs_of
 from netdsl.ops import OPS
 from netdsl.ops.base import TorchArg
 from netdsl.ops.torch_helpers import compact
-from netdsl.symbolic import render
-
-DEFAULT = "<default>"  # slot spelling: leave the argument out, the default is right
-IN = "<in>"  # ref: a block's input
-
-
-class BackendBug(AssertionError):
-    """The PyTorch backend could not produce correct code: a bug, not a user error."""
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class Slot:
-    cands: tuple[str, ...]  # spellings, preferred first
-    value: Any
-    pair: bool = False  # a pair argument: 3 and (3, 3) mean the same
-    default_ok: bool = False
-
-
-@dataclass
-class Ctor:
-    kind: str  # "module" | "instance" | "group"
-    name: str  # "nn.Conv2d", a block class name, or "" for a group
-    keys: tuple  # module: keywords (None: positional); instance: parameters; group: member keys
-    slots: list[Slot] = field(default_factory=list)
-    members: list[Ctor] = field(default_factory=list)
-    helpers: tuple[str, ...] = ()
-    target: Any = None  # instance: the ClassDef called
-    fold: tuple | None = None  # a convolution with a batch norm folded in: (its name, eps)
-
-    def sig(self):
-        if self.kind == "group":
-            return ("group", self.keys, tuple(m.sig() for m in self.members))
-        return (self.kind, self.name, self.keys, self.fold)
-
-    def all_slots(self) -> list[Slot]:
-        if self.kind == "group":
-            return [s for m in self.members for s in m.all_slots()]
-        return list(self.slots)
-
-
-@dataclass
-class Child:
-    key: str
-    kind: str  # "module" | "instance" | "group" | "merge"
-    guard: tuple
-    inputs: list[str]
-    ctor: Ctor | None = None
-    merge: str | None = None  # op name of a merge
-    var: str | None = None  # .net variable name of its output
-    out_node: str = ""
-
-
-@dataclass
-class Desc:
-    """One container (block instance or the network) described on its own."""
-
-    path: str
-    block: str | None
-    env: dict[str, Any]
-    children: dict[str, Child]
-    output: str | None  # ref of a block's output
-    out_channels: Any = None
-    out_chan: str | None = None  # a spelling of out_channels, if any
-    inputs: list[str] = field(default_factory=list)  # refs of a network's inputs
-    outputs: list[tuple] = field(default_factory=list)  # network: (name, ref, aux, weight)
-
-
-@dataclass
-class Param:
-    raw: str  # .net name ("" for in_channels)
-    py: str
-    default: str | None = None  # Python default (source); None: required
-    default_value: Any = None
-    computed: str | None = None  # default computed from other parameters: source
-
-
-@dataclass
-class ClassDef:
-    block: str | None  # None: the network
-    members: list[Desc]
-    order: list[str]
-    sigs: dict[str, Any]
-    kinds: dict[str, str]
-    present: dict[str, set[int]]
-    inputs: dict[str, list[str]]
-    output: str | None
-    choice: dict[str, list[str]]
-    out_chan: str | None
-    name: str = ""
-    params: list[Param] = field(default_factory=list)
-    conds: dict[str, str] = field(default_factory=dict)  # optional key -> condition
-    span: Any = None
-
-    @property
-    def optional(self) -> list[str]:
-        n = len(self.members)
-        return [k for k in self.order if len(self.present[k]) < n]
-
-    def child(self, key: str) -> Child:
-        """The key's child as described for the first member that has it."""
-        return self.members[min(self.present[key])].children[key]
-
-    def var(self, key: str) -> str | None:
-        for i in sorted(self.present[key]):
-            v = self.members[i].children[key].var
-            if v:
-                return v
-        return None
-
-
-# ------------------------------------------------------------------ small helpers
-
-
-def _valid(text: str, slot: Slot, env: dict) -> bool:
-    if text == DEFAULT:
-        return slot.default_ok
-    return E.holds(text, env, slot.value, slot.pair)
-
-
-def _conj(guard: tuple) -> str | None:
-    parts = []
-    for cond, taken in guard:
-        if cond is None:
-            return None
-        parts.append(f"({cond})" if taken else f"not ({cond})")
-    return " and ".join(parts)
-
-
-def _resolve(ref: str, keys, inputs: dict[str, list[str]]) -> str:
-    seen = 0
-    while ref in inputs and ref not in keys:
-        ref = inputs[ref][0]
-        seen += 1
-        if seen > len(inputs):
-            raise BackendBug("cycle while bypassing optional layers")
-    return ref
-
 
 # ------------------------------------------------------------------------ builder
 
 
-class Builder:
+class Builder(Unifier):
     def __init__(self, G: nx.DiGraph, fold_bn: bool = False):
         self.G = G
         self.instances: dict[str, Instance] = G.graph["instances"]
@@ -562,208 +431,6 @@ class Builder:
             out_text = self._check_chan(E.unparse(tree), env, out_c)
         return ctor, out_text
 
-    # ---------------------------------------------------------------- classes
-    def new_class(self, d: Desc) -> ClassDef:
-        return ClassDef(
-            block=d.block,
-            members=[d],
-            order=list(d.children),
-            sigs={k: self._sig(c) for k, c in d.children.items()},
-            kinds={k: c.kind for k, c in d.children.items()},
-            present={k: {0} for k in d.children},
-            inputs={k: list(c.inputs) for k, c in d.children.items()},
-            output=d.output,
-            choice={
-                k: [s.cands[0] for s in c.ctor.all_slots()] if c.ctor else []
-                for k, c in d.children.items()
-            },
-            out_chan=d.out_chan,
-        )
-
-    @staticmethod
-    def _sig(c: Child):
-        return (c.kind, c.merge, len(c.inputs), c.ctor.sig() if c.ctor else None)
-
-    def try_add(self, cls: ClassDef, d: Desc) -> bool:
-        keys_d = list(d.children)
-        for k in keys_d:
-            if k in cls.sigs and cls.sigs[k] != self._sig(d.children[k]):
-                return False
-        # Creation order: shared keys in the same order; new keys after their predecessor.
-        order = list(cls.order)
-        last = -1
-        for k in keys_d:
-            if k in order:
-                i = order.index(k)
-                if i < last:
-                    return False
-                last = i
-            else:
-                last += 1
-                order.insert(last, k)
-        idx = len(cls.members)
-        members = cls.members + [d]
-        present = {k: set(v) for k, v in cls.present.items()}
-        for k in keys_d:
-            present.setdefault(k, set()).add(idx)
-        structural = len(order) != len(cls.order) or any(k not in d.children for k in order)
-        inputs = {k: list(v) for k, v in cls.inputs.items()}
-        for k in keys_d:
-            inputs.setdefault(k, list(d.children[k].inputs))
-        output = cls.output
-        # Optional children: one guard, expressible, true exactly where present.
-        conds = {}
-        for k in order:
-            if len(present[k]) == len(members):
-                continue
-            have = [members[i].children[k] for i in sorted(present[k])]
-            g = have[0].guard
-            if not g or any(c.guard != g for c in have):
-                return False
-            if have[0].kind == "merge" or len(have[0].inputs) != 1:
-                return False
-            cond = _conj(g)
-            cond = E.normalise(cond, self.rename_for(cls.block)) if cond is not None else None
-            if cond is None:
-                return False
-            for i, m in enumerate(members):
-                if not E.holds(cond, m.env, i in present[k]):
-                    return False
-            conds[k] = cond
-
-        # Dataflow: shared children agree once absent ones are bypassed.
-        def agrees(m: Desc, inputs, output) -> bool:
-            keys = m.children
-            for k, c in keys.items():
-                if [_resolve(r, keys, inputs) for r in inputs[k]] != c.inputs:
-                    return False
-            return m.output is None or _resolve(output, keys, inputs) == m.output
-
-        if not agrees(d, inputs, output):
-            # Try d's own wiring for the shared children (it may name a child others lack).
-            alt = dict(inputs)
-            for k in keys_d:
-                alt[k] = list(d.children[k].inputs)
-            alt_out = d.output if d.output is not None else output
-            if not agrees(d, alt, alt_out):
-                return False
-            inputs, output, structural = alt, alt_out, True
-        if structural and not all(agrees(m, inputs, output) for m in members):
-            return False
-        # Topological: every input comes before its reader.
-        pos = {k: i for i, k in enumerate(order)}
-        for k in order:
-            for r in inputs[k]:
-                if r in pos and pos[r] >= pos[k]:
-                    return False
-        # Arguments: one spelling for all members that have the child.
-        choice = {k: list(v) for k, v in cls.choice.items()}
-        for k in keys_d:
-            slots_d = d.children[k].ctor.all_slots() if d.children[k].ctor else []
-            if k not in choice:
-                choice[k] = [s.cands[0] for s in slots_d]
-                continue
-            for i, s in enumerate(slots_d):
-                if _valid(choice[k][i], s, d.env):
-                    continue
-                holders = [members[j] for j in sorted(present[k])]
-                slot_lists = [(m, m.children[k].ctor.all_slots()[i]) for m in holders]
-                cands = []
-                for _, s2 in slot_lists:
-                    for c in s2.cands:
-                        if c not in cands:
-                            cands.append(c)
-                for c in cands:
-                    if all(_valid(c, s2, m.env) for m, s2 in slot_lists):
-                        choice[k][i] = c
-                        break
-                else:
-                    return False
-        out_chan = cls.out_chan
-        if out_chan is not None and not E.holds(out_chan, d.env, d.out_channels):
-            out_chan = None
-            for m in members:
-                t = m.out_chan
-                if t is not None and all(E.holds(t, x.env, x.out_channels) for x in members):
-                    out_chan = t
-                    break
-        cls.members = members
-        cls.order = order
-        for k in keys_d:
-            cls.sigs.setdefault(k, self._sig(d.children[k]))
-            cls.kinds.setdefault(k, d.children[k].kind)
-        cls.present = present
-        cls.inputs = inputs
-        cls.output = output
-        cls.choice = choice
-        cls.out_chan = out_chan
-        cls.conds = conds
-        return True
-
-    def finish_class(self, cls: ClassDef) -> None:
-        """Decide the constructor's parameters: those the chosen spellings use."""
-        used: set[str] = set()
-        texts = [t for k in cls.order for t in cls.choice[k] if t != DEFAULT]
-        texts += list(cls.conds.values())
-        for t in texts:
-            tree = E.parse(t)
-            if tree is None:
-                raise BackendBug(f"unparsable spelling {t!r}")
-            used |= E.names(tree)
-        params: list[Param] = []
-        if cls.block is None:
-            rename = self.rename_for(None)
-            for raw, py in rename.items():
-                if py in used:
-                    value = self.G.graph["params"][raw]
-                    if isinstance(value, list):
-                        value = tuple(value)
-                    params.append(Param(raw, py, E.literal(value), value))
-            cls.params = params
-            return
-        block = self.blocks[cls.block]
-        rename = self.rename_for(cls.block)
-        py_of = {p.name: rename[p.name] for p in block.params}
-        defaults: dict[str, tuple] = {}
-        for p in block.params:
-            if p.default is None:
-                continue
-            text = render(p.default, dict(py_of))
-            tree = E.parse(text) if text is not None else None
-            if tree is None:
-                continue
-            defaults[p.name] = (E.unparse(tree), tree)
-        # A default computed from other parameters needs those too.
-        changed = True
-        while changed:
-            changed = False
-            for p in block.params:
-                if py_of[p.name] in used and p.name in defaults:
-                    extra = E.names(defaults[p.name][1]) - used
-                    if extra:
-                        used |= extra
-                        changed = True
-        required, optional = [], []
-        for p in block.params:
-            py = py_of[p.name]
-            if py not in used:
-                continue
-            if p.name not in defaults:
-                required.append(Param(p.name, py))
-                continue
-            text, tree = defaults[p.name]
-            if E.is_constant(tree):
-                value = E.evaluate(text, {})
-                if isinstance(value, list):
-                    value = tuple(value)
-                    text = E.literal(value)
-                optional.append(Param(p.name, py, text, value))
-            else:
-                optional.append(Param(p.name, py, "None", None, computed=text))
-        head = [Param("", "in_channels")] if "in_channels" in used else []
-        cls.params = head + required + optional
-
-    # ------------------------------------------------------------------- run
     def block_order(self) -> list[str]:
         """Block types, contained ones first (then in order of first use)."""
         contains: dict[str, set[str]] = {}

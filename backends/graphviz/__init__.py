@@ -24,6 +24,7 @@ from netdsl.backends.graphviz.model import (
 
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.plugins import Backend, Option
+from netdsl.text import visible
 
 TEXT = ("dot", "gv")
 RENDERED = ("svg", "png", "pdf")
@@ -48,14 +49,25 @@ AUX_OUTPUT = ("#ffffff", "#047857", "#065f46")
 
 
 def dot_id(text: str) -> Markup:
-    """A double-quoted DOT identifier (injective: backslash and quote are escaped)."""
-    return Markup('"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    """A double-quoted DOT identifier: control characters made visible, then backslash
+    and quote escaped (injective on the printable text the IR's names are)."""
+    return Markup('"' + visible(text).replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+def _visible(value):
+    """Template finalizer: every printed value is made visible before autoescaping
+    (Graphviz rejects control characters even in HTML-like labels); `id` output is
+    already safe Markup."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return visible(value)
 
 
 def _env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
         autoescape=True,  # HTML-like labels: & < > " ' from the .net file are escaped
+        finalize=_visible,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -135,7 +135,9 @@ def to_data(G: nx.DiGraph) -> dict:
 
 def generate(G, options: dict | None = None, fmt: str | None = None) -> str:
     data = to_data(G)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # ASCII escapes keep every string exact and inert, lone surrogates included (UTF-8
+    # cannot encode those); json.loads reads them back as they were.
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 backend = Backend(

@@ -25,6 +25,7 @@ from netdsl.backends.graphviz.model import (
 )
 
 from netdsl.plugins import Backend
+from netdsl.text import visible
 
 # Characters Mermaid's label syntax reserves or mangles, as its entity codes.
 _ESCAPES = {
@@ -36,10 +37,8 @@ _ESCAPES = {
     "`": "#96;",
     "|": "#124;",
     "%": "#37;",  # "%%{" would start a directive
-    "\n": " ",
-    "\r": " ",
-    "\t": " ",
 }
+_BLANKS = str.maketrans("\n\r\t", "   ")  # a label is one line: breaks become spaces
 _SPECIAL = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
 
 # fill, stroke, text colour of each family; the same palette as the graphviz backend.
@@ -72,12 +71,13 @@ def escape(value) -> str:
     """Text safe inside a quoted Mermaid label."""
     if isinstance(value, Raw):
         return value
-    return _SPECIAL.sub(lambda m: _ESCAPES[m.group(0)], str(value))
+    text = visible(str(value).translate(_BLANKS))
+    return _SPECIAL.sub(lambda m: _ESCAPES[m.group(0)], text)
 
 
 def markdown(value) -> Raw:
     """Text safe in Markdown prose (the .md summary line above the diagram)."""
-    text = html.escape(str(value), quote=False)
+    text = html.escape(visible(value), quote=False)
     return Raw(re.sub(r"([\\`*_\[\]{}()#+!|~])", r"\\\1", text).replace("\n", " "))
 
 

@@ -18,6 +18,7 @@ from netdsl.backends.pytorch.structure import Builder
 from netdsl.ir import in_shapes
 from netdsl.ops import OPS
 from netdsl.ops.torch_helpers import HELPERS
+from netdsl.text import visible
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
@@ -181,7 +182,7 @@ class Writer:
         return self.ctor_tree(cls.child(key).ctor, list(cls.choice[key]))
 
     def docstring(self, text: str) -> list[str]:
-        return [INDENT + f'"""{text}"""']
+        return [INDENT + f'"""{E.doc_text(text)}"""']
 
     def block_class(self, cls: ClassDef) -> list[str]:
         attrs = self.attrs_for(cls)
@@ -229,6 +230,9 @@ class Writer:
             else:
                 row = f"{row} {w}" if row else w
         rows.append(row)
+        # Escaped row by row: escaping adds no spaces, so the wrapping stays as measured
+        # closely enough, and every row is inert on its own.
+        rows = [E.doc_text(r) for r in rows]
         if len(rows) == 1:
             return [INDENT + f'"""{rows[0]}"""']
         return [INDENT + '"""' + rows[0]] + [INDENT + r for r in rows[1:]] + [INDENT + '"""']
@@ -490,7 +494,7 @@ class Writer:
             if out:
                 out += ["", ""]
             out.append(f"class {name}(NamedTuple):")
-            out.append(INDENT + f'"""{net_name}: {what}."""')
+            out += self.docstring(f"{net_name}: {what}.")
             out.append("")
             for f in fields:
                 out.append(INDENT + f"{self.fields[f]}: torch.Tensor")
@@ -684,10 +688,11 @@ def init_call(spec: dict, target: str) -> str:
 
 
 def comment(text: str) -> list[str]:
-    """A comment wrapped at the line width (a word longer than a line stands alone)."""
+    """A comment wrapped at the line width (a word longer than a line stands alone);
+    control characters are made visible, so nothing from the source ends the comment."""
     rows: list[str] = []
     row = ""
-    for word in text.split():
+    for word in visible(text).split():
         if row and len("# " + row + " " + word) > WIDTH:
             rows.append(row)
             row = word

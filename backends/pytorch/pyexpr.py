@@ -16,9 +16,12 @@ import copy
 import functools
 import io
 import math
+import re
 import tokenize
 from dataclasses import dataclass
 from typing import Any
+
+from netdsl.text import visible
 
 # ---------------------------------------------------------------- layout trees
 # A small tree for what the line formatter may split: bracketed sequences.
@@ -58,6 +61,14 @@ def call(func: str, args: list[tuple[str, Tree]]) -> Seq:
 
 
 # -------------------------------------------------------------------- literals
+
+
+def doc_text(s: str) -> str:
+    """Text that is inert inside a triple-quoted docstring: control characters made
+    visible, backslashes escaped, and a double quote escaped where it follows another or
+    ends the text, so no run of quotes from the source can close the docstring."""
+    text = visible(s).replace("\\", "\\\\")
+    return re.sub(r'(?<=")"|"$', r'\\"', text)
 
 
 def str_literal(s: str) -> str:

@@ -53,9 +53,7 @@ def import_generated(folder: Path, file: str = "model.py") -> None:
         "spec.loader.exec_module(m)\n"
         "m.create_model()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert not (folder / MARKER).exists(), "importing the generated module ran a command"
 
@@ -122,8 +120,7 @@ def test_imported_file_name(tmp_path, stem):
     imported = json.dumps(stem + ".net")  # a netdsl string literal for the name
     compiled(
         tmp_path,
-        f"import {imported}\n"
-        "network N {\n    input image: 3x8x8\n    out y = image -> B(4)\n}\n",
+        f"import {imported}\nnetwork N {{\n    input image: 3x8x8\n    out y = image -> B(4)\n}}\n",
     )
     import_generated(tmp_path)
 

@@ -156,7 +156,7 @@ class Applier:
         args = self.bind_op(spec, frame)
         shapes = [t.shape for t in inputs]
         try:
-            shape = op.shape(args, shapes)
+            shape = op.infer(args, shapes)
         except OpError as exc:
             inputs_note = Note(
                 "input shape"

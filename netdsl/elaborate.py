@@ -24,6 +24,7 @@ from netdsl.ir import new_graph
 from netdsl.loader import Program
 from netdsl.ops import OPS
 from netdsl.symbolic import render
+from netdsl.types import as_type
 from netdsl.values import (
     POISON,
     Initializer,
@@ -296,6 +297,7 @@ class Elaborator(Evaluator, Applier):
         if stmt.name in G:
             self.fail("E203", f"name '{stmt.name}' is already used", stmt.span, frame)
         self.check_size(f"input '{stmt.name}'", shape, [], None, stmt.shape.span, frame)
+        shape = as_type(shape)  # the default layout of its rank: 3x224x224 is C×H×W
         G.add_node(
             stmt.name,
             op="input",

@@ -78,7 +78,7 @@ def costs(G: nx.DiGraph) -> dict[str, Cost]:
 
 
 def _aliases(op: str) -> bool:
-    return op != "input" and OPS[op].extra.get("aliases_input", False)
+    return op != "input" and OPS[op].aliases_input
 
 
 def analyse(G: nx.DiGraph) -> dict:

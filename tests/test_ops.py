@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from netdsl.backends.pytorch.spelling import SPELLING
 
 from netdsl.ops import OPS, get_op
 from netdsl.ops.base import Cost, OpError, ShapeError
@@ -36,14 +37,10 @@ def error(name, shapes=None, *positional, **keyword) -> OpError:
 # --- registry and binding ----------------------------------------------------
 
 
-def test_every_op_has_a_pytorch_spelling():
+def test_registry_names():
     assert set(OPS) >= {"conv", "linear", "maxpool", "concat", "add", "subsample", "lrn"}
     for name, op in OPS.items():
         assert op.name == name
-        if op.inputs is None:
-            assert op.torch_expr is not None and op.torch is None
-        else:
-            assert op.torch is not None
 
 
 def test_unknown_op_suggests_a_name():
@@ -174,8 +171,8 @@ def test_merges():
     assert run("concat", [(64, 28, 28), (128, 28, 28), (32, 28, 28)])[0] == (224, 28, 28)
     assert run("concat", [(10,), (20,)])[0] == (30,)
     assert run("add", [(256, 56, 56)] * 2)[0] == (256, 56, 56)
-    assert get_op("concat").torch_expr({}, ["a", "b"]) == "torch.cat([a, b], 1)"
-    assert get_op("add").torch_expr({}, ["out", "identity"]) == "out + identity"
+    assert SPELLING["concat"].expr({}, ["a", "b"]) == "torch.cat([a, b], 1)"
+    assert SPELLING["add"].expr({}, ["out", "identity"]) == "out + identity"
 
 
 @pytest.mark.parametrize(
@@ -199,7 +196,7 @@ def test_merges():
         ),
         ("conv", [(6, 8, 8)], [4, 3], {"groups": 4}, "groups=4 does not divide the 6 input"),
         ("conv", [(3, 8, 8)], [2, 3], {"table": [[0], [3]]}, "refers to input map 3"),
-        ("conv", [(9216,)], [4, 3], {}, "conv needs a CxHxW input, got 9216"),
+        ("conv", [(9216,)], [4, 3], {}, "conv expects a C×H×W image, got a 9216 vector (D)"),
         ("linear", [(256, 6, 6)], [10], {}, "linear needs a flat input (C), got 256x6x6"),
         ("subsample", [(6, 1, 1)], [], {}, "subsample window 2x2 is larger than its input 1x1"),
         ("lrn", [(10,)], [], {}, "lrn needs a CxHxW input, got 10"),
@@ -301,7 +298,7 @@ def test_receptive_field():
 
 def spell(name, shape, *positional, **keyword):
     op = get_op(name)
-    module = op.torch(op.bind(list(positional), keyword), [shape])
+    module = SPELLING[op.name].module(op.bind(list(positional), keyword), [shape])
     parts = [
         repr(a.value) if a.keyword is None else f"{a.keyword}={a.value!r}" for a in module.args
     ]
@@ -379,7 +376,7 @@ def test_torch_spelling(name, shape, positional, keyword, code):
 
 def test_torch_sources():
     op = get_op("conv")
-    module = op.torch(op.bind([16, 5], {"table": LENET_TABLE}), [(6, 14, 14)])
+    module = SPELLING[op.name].module(op.bind([16, 5], {"table": LENET_TABLE}), [(6, 14, 14)])
     assert module.cls == "ConnectionTableConv2d" and module.helpers == ("ConnectionTableConv2d",)
     sources = {a.keyword or i: a.source for i, a in enumerate(module.args)}
     assert sources == {
@@ -388,9 +385,9 @@ def test_torch_sources():
         "kernel_size": "arg:kernel",
         "table": "arg:table",
     }
-    assert get_op("subsample").torch(get_op("subsample").bind([], {}), [(6, 28, 28)]).helpers == (
-        "Subsample2d",
-    )
+    assert SPELLING["subsample"].module(
+        get_op("subsample").bind([], {}), [(6, 28, 28)]
+    ).helpers == ("Subsample2d",)
 
 
 SAMPLES = {
@@ -407,17 +404,18 @@ def test_torch_keywords_cover_every_argument():
     # A backend that spells a block parameter symbolically needs the keyword of
     # an argument the registry left out because here it had PyTorch's default.
     for op in OPS.values():
-        if op.torch is None:
+        if SPELLING[op.name].module is None:
             continue
         shape, positional = SAMPLES.get(op.name, ((3, 8, 8), []))
-        module = op.torch(op.bind(positional, {}), [shape])
+        module = SPELLING[op.name].module(op.bind(positional, {}), [shape])
         spelled = {a.source[4:] for a in module.args if a.source and a.source.startswith("arg:")}
         for arg in op.args:
-            if arg.name in op.extra.get("check_only", ()):
+            spelling = SPELLING[op.name]
+            if arg.name in spelling.unspelled:
                 continue  # checked by netdsl, never passed to PyTorch (linear's in_features)
-            assert arg.name in spelled or arg.name in op.extra["torch_keywords"], (op.name, arg)
+            assert arg.name in spelled or arg.name in spelling.keywords, (op.name, arg)
 
 
 def test_aliasing_ops():
-    aliasing = {name for name, op in OPS.items() if op.extra.get("aliases_input")}
+    aliasing = {name for name, op in OPS.items() if op.aliases_input}
     assert aliasing == {"relu", "flatten", "dropout"}

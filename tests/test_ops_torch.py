@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from netdsl.backends.pytorch.helpers import HELPERS
+from netdsl.backends.pytorch.spelling import SPELLING, TorchModule
 
 from netdsl.ops import OPS, get_op
-from netdsl.ops.base import OpError, TorchModule
-from netdsl.ops.torch_helpers import HELPERS
+from netdsl.ops.base import OpError
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -60,7 +61,7 @@ def registry(name, shape, positional, keyword):
     except OpError:
         return ERROR, None
     cost = op.cost(args, [shape], out)
-    return (out, cost.params, cost.buffers), op.torch(args, [shape])
+    return (out, cost.params, cost.buffers), SPELLING[op.name].module(args, [shape])
 
 
 def compare(name, shape, positional, keyword, direct) -> str | None:
@@ -200,7 +201,7 @@ LENET_TABLE = (
 def test_lenet_connection_table_is_a_sparse_conv():
     op = get_op("conv")
     args = op.bind([16, 5], {"table": LENET_TABLE})
-    module = build(op.torch(args, [(6, 14, 14)]))
+    module = build(SPELLING[op.name].module(args, [(6, 14, 14)]))
     assert sum(p.numel() for p in module.parameters()) == 1516
     x = torch.randn(2, 6, 14, 14)
     # The same maps from a dense conv whose weights are zero off the table.
@@ -215,7 +216,7 @@ def test_lenet_connection_table_is_a_sparse_conv():
 
 def test_subsample_helper_sums_windows():
     op = get_op("subsample")
-    module = build(op.torch(op.bind([], {}), [(2, 4, 4)]))
+    module = build(SPELLING[op.name].module(op.bind([], {}), [(2, 4, 4)]))
     with torch.no_grad():
         module.weight.copy_(torch.tensor([1.0, 2.0]))
         module.bias.copy_(torch.tensor([0.0, 0.5]))
@@ -235,7 +236,7 @@ def test_merge_expressions():
             said = ERROR
         scope = {"torch": torch, **dict(zip(names, tensors, strict=True))}
         try:
-            got = tuple(eval(op.torch_expr({}, names), scope).shape[1:])
+            got = tuple(eval(SPELLING[op.name].expr({}, names), scope).shape[1:])
         except RuntimeError:
             got = ERROR
         assert said == got, (name, said, got)
@@ -253,7 +254,7 @@ def test_every_op_is_covered():
 def test_lrn_conversion_from_the_alexnet_paper():
     # docs/ops.md: the paper's alpha=1e-4 (not divided by n=5) is lrn(5, alpha=5e-4).
     op = get_op("lrn")
-    module = build(op.torch(op.bind([5], {"alpha": 5e-4, "k": 2}), [(10, 3, 3)]))
+    module = build(SPELLING[op.name].module(op.bind([5], {"alpha": 5e-4, "k": 2}), [(10, 3, 3)]))
     x = torch.randn(1, 10, 3, 3) * 30
     squares = torch.stack([(x[:, max(0, c - 2) : c + 3] ** 2).sum(1) for c in range(10)], 1)
     assert torch.allclose(module(x), x / (2 + 1e-4 * squares) ** 0.75, rtol=1e-4)

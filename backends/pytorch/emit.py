@@ -11,13 +11,14 @@ import networkx as nx
 from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
 from netdsl.backends.pytorch.classes import DEFAULT, IN, ClassDef, Ctor
+from netdsl.backends.pytorch.helpers import HELPERS
 from netdsl.backends.pytorch.layout import INDENT, WIDTH, condition, statement
 from netdsl.backends.pytorch.pyexpr import Atom, Seq, Tree, call
+from netdsl.backends.pytorch.spelling import SPELLING
 from netdsl.backends.pytorch.structure import Builder
 
 from netdsl.ir import in_shapes
 from netdsl.ops import OPS
-from netdsl.ops.torch_helpers import HELPERS
 from netdsl.text import visible
 
 TEMPLATES = jinja2.Environment(
@@ -406,7 +407,7 @@ class Writer:
                 "torch.cat",
                 [("", Seq("", "[", tuple(("", Atom(v)) for v in vin), "]")), ("", Atom("1"))],
             )
-        return Atom(OPS[op].torch_expr({}, vin))
+        return Atom(SPELLING[op].expr({}, vin))
 
     # ------------------------------------------------------------ the network
     def network_class(self, net: ClassDef) -> list[str]:
@@ -515,7 +516,8 @@ class Writer:
             op = OPS[op_name]
             found: dict[str, list] = {}
             for node, data in G.nodes(data=True):
-                if data["op"] != op_name or op.torch is None or node in self.builder.fold:
+                spelling = SPELLING[op_name]
+                if data["op"] != op_name or spelling.module is None or node in self.builder.fold:
                     continue
                 args = data["args"]
                 if node in self.builder.folded:
@@ -523,7 +525,7 @@ class Writer:
                 cost = op.cost(args, in_shapes(G, node), data["shape"])
                 if cost.params == 0:
                     continue
-                cls = op.torch(args, in_shapes(G, node)).cls
+                cls = spelling.module(args, in_shapes(G, node)).cls
                 found.setdefault(cls, []).append(args)
             plain = [c for c in found if c not in PARAMETER_LISTS and c not in seen]
             lists = [c for c in found if c in PARAMETER_LISTS and c not in seen]

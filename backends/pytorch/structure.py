@@ -39,12 +39,12 @@ from netdsl.backends.pytorch.classes import (
     Desc,
     Slot,
 )
+from netdsl.backends.pytorch.helpers import HELPERS
+from netdsl.backends.pytorch.spelling import SPELLING, TorchArg, compact
 from netdsl.backends.pytorch.unify import Unifier
 
 from netdsl.ir import Instance, inputs_of
 from netdsl.ops import OPS
-from netdsl.ops.base import TorchArg
-from netdsl.ops.torch_helpers import compact
 
 # ------------------------------------------------------------------------ builder
 
@@ -134,8 +134,7 @@ class Builder(Unifier):
             return "instance"
         if path in self.groups:
             return "group"
-        op = OPS[self.G.nodes[path]["op"]]
-        return "merge" if op.torch is None else "module"
+        return "merge" if SPELLING[self.G.nodes[path]["op"]].module is None else "module"
 
     def out_node(self, path: str) -> str:
         k = self.kind(path)
@@ -294,14 +293,15 @@ class Builder(Unifier):
             )
             fold = (rel, G.nodes[bn]["args"]["eps"])
         in_shapes = [G.nodes[p]["shape"] for p in inputs_of(G, node)]
-        tm = op.torch(args, in_shapes)
+        spelling = SPELLING[op.name]
+        tm = spelling.module(args, in_shapes)
         sym = {}
         for name, s in raw_sym.items():
             t = E.normalise(s, rename)
             if t is not None and not E.is_constant(E.parse(t)):
                 sym[name] = t
         targs = list(tm.args)
-        tk = op.extra.get("torch_keywords", {})
+        tk = spelling.keywords
         present = {a.source for a in targs if a.source}
         for name in sym:
             if f"arg:{name}" in present or name not in tk:
@@ -371,7 +371,7 @@ class Builder(Unifier):
                 return False
             if G.out_degree(p) > 1 or p in self.output_nodes:
                 return False
-            if not OPS[data["op"]].extra.get("aliases_input", False):
+            if not OPS[data["op"]].aliases_input:
                 return True
             p = inputs_of(G, p)[0]
 
@@ -500,6 +500,4 @@ class Builder(Unifier):
 
     @staticmethod
     def helpers_all() -> list[str]:
-        from netdsl.ops.torch_helpers import HELPERS
-
         return list(HELPERS)

@@ -1,18 +1,21 @@
 """The op registry's vocabulary: how one operation is described, once.
 
 An OpDef says everything netdsl knows about an operation: its arguments and
-defaults, how its output shape follows from its inputs, what it costs, how it
-widens the receptive field, and how PyTorch spells it. Ops are declarative;
-argument binding and checking is done here, generically, so every op reports
-mistakes the same way.
+defaults, which tensor types it accepts, how its output type follows from its
+inputs, what it costs and how it widens the receptive field. How a backend spells
+it lives in that backend's table (backends/*/spelling.py), never here. Ops are
+declarative; argument binding and checking is done here, generically, so every op
+reports mistakes the same way.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from netdsl.types import CHW, HWC, LD, TensorType, as_type, describe_layout
 
 Shape = tuple[int, ...]
 
@@ -74,27 +77,6 @@ class Cost:
 
 
 @dataclass(frozen=True)
-class TorchArg:
-    """One constructor argument of a PyTorch module.
-
-    `source` says where the value came from, so the PyTorch backend can spell
-    it symbolically inside a block class: "arg:NAME" (the op's argument NAME),
-    "in:channels" (the input's channel count), or None (derived; spelled as a literal).
-    """
-
-    keyword: str | None  # None: positional
-    value: Any
-    source: str | None = None
-
-
-@dataclass(frozen=True)
-class TorchModule:
-    cls: str  # e.g. "nn.Conv2d", or a helper class named in `helpers`
-    args: tuple[TorchArg, ...] = ()
-    helpers: tuple[str, ...] = ()  # names of helper classes (see netdsl.ops.torch_helpers)
-
-
-@dataclass(frozen=True)
 class OpDef:
     name: str
     args: tuple[Arg, ...]
@@ -103,13 +85,14 @@ class OpDef:
     # Receptive-field effect per spatial dim: ((k_h, s_h), (k_w, s_w)) with k the
     # effective (dilated) kernel; None = identity; "global" = sees the whole input.
     rf: Callable[[dict, list[Shape]], Any] = lambda a, i: None
-    # PyTorch spelling: a module, or (for merges) a forward expression over input names.
-    torch: Callable[[dict, list[Shape]], TorchModule] | None = None
-    torch_expr: Callable[[dict, list[str]], str] | None = None
     inputs: int | None = 1  # number of tensor inputs; None = two or more
+    # The layouts (dimension names) each input may have; None: any type.
+    accepts: tuple[tuple[str, ...], ...] | None = None
+    # The output shares the input's memory (a view, an in-place op, the identity at
+    # inference): statistics count no new activation for it.
+    aliases_input: bool = False
     doc: str = ""
     category: str = "layer"
-    extra: dict = field(default_factory=dict)
     # Checks that involve several arguments (or a table's structure), run at the
     # end of bind so such mistakes are reported before any shape is known.
     check: Callable[[dict], None] | None = None
@@ -152,6 +135,24 @@ class OpDef:
         if self.check is not None:
             self.check(out)
         return out
+
+    def infer(self, args: dict, ins: list[TensorType]) -> TensorType:
+        """The output type: the inputs' layouts checked against `accepts`, then the op's
+        shape rule; an output of the input's rank keeps its dimension names."""
+        if self.accepts is not None:
+            for t in ins:
+                if t.dims not in self.accepts:
+                    wanted = " or ".join(describe_layout(d) for d in self.accepts)
+                    raise ShapeError(
+                        f"{self.name} expects {wanted}, got {t.describe()}",
+                        hint=layout_hint(self.accepts, t),
+                    )
+        out = self.shape(args, ins)
+        if isinstance(out, TensorType):
+            return out
+        if ins and len(out) == len(ins[0]):
+            return TensorType(out, ins[0].dims)
+        return TensorType(out)
 
     def signature(self) -> str:
         parts = []
@@ -260,16 +261,32 @@ def check_value(op: str, arg: Arg, value: Any) -> Any:
 
 
 def spatial(shape: Shape, op: str) -> tuple[int, int, int]:
-    """(channels, height, width) of a CHW shape, or a clear error."""
+    """(channels, height, width) of a C×H×W image, or a clear error."""
     if len(shape) != 3:
         raise ShapeError(
-            f"{op} needs a CxHxW input, got {fmt_shape(shape)}",
-            hint="is there a flatten or linear layer before it?",
+            f"{op} expects {describe_layout(CHW)}, got {as_type(shape).describe()}",
+            hint=layout_hint((CHW,), as_type(shape)),
         )
     return shape  # type: ignore[return-value]
 
 
+# Image ops (convolution, pooling) take channels-first images only.
+CHW_ONLY = (CHW,)
+
+
+def layout_hint(accepts: tuple[tuple[str, ...], ...], got: TensorType) -> str | None:
+    """What usually fixes a layout mismatch."""
+    if CHW in accepts and len(got) == 1:
+        return "is there a flatten or linear layer before it?"
+    if CHW in accepts and got.dims == HWC:
+        return "permute the channels-last image to C×H×W first"
+    if CHW in accepts and got.dims == LD:
+        return "reshape the tokens into an image first"
+    return None
+
+
 def fmt_shape(shape: Shape) -> str:
+    """Sizes as the language writes them: 3x224x224."""
     return "x".join(str(d) for d in shape) if shape else "scalar"
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from netdsl.ops.base import Arg, Cost, OpDef, OpError, ShapeError, TorchArg, TorchModule, spatial
-from netdsl.ops.torch_helpers import compact, keywords
+from netdsl.ops.base import CHW_ONLY, Arg, Cost, OpDef, OpError, ShapeError, spatial
 
 
 def dilated(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
@@ -135,29 +134,6 @@ def _rf(args: dict, ins: list):
     return ((ext[0], args["stride"][0]), (ext[1], args["stride"][1]))
 
 
-def _torch(args: dict, ins: list) -> TorchModule:
-    head = [
-        TorchArg(None, ins[0][0], "in:channels"),
-        TorchArg(None, args["filters"], "arg:filters"),
-        TorchArg("kernel_size", compact(args["kernel"]), "arg:kernel"),
-    ]
-    if args["table"] is not None:
-        head.append(TorchArg("table", [list(e) for e in args["table"]], "arg:table"))
-        spec = [("stride", "stride", 1), ("pad", "padding", 0), ("dilation", "dilation", 1)]
-        spec.append(("bias", "bias", True))
-        return TorchModule(
-            "ConnectionTableConv2d", tuple(head + keywords(args, spec)), ("ConnectionTableConv2d",)
-        )
-    spec = [
-        ("stride", "stride", 1),
-        ("pad", "padding", 0),
-        ("dilation", "dilation", 1),
-        ("groups", "groups", 1),
-        ("bias", "bias", True),
-    ]
-    return TorchModule("nn.Conv2d", tuple(head + keywords(args, spec)))
-
-
 CONV = OpDef(
     name="conv",
     args=(
@@ -173,20 +149,9 @@ CONV = OpDef(
     shape=_shape,
     cost=_cost,
     rf=_rf,
-    torch=_torch,
     check=_check,
     doc="2-D convolution",
-    extra={
-        "torch_keywords": {
-            "kernel": "kernel_size",
-            "stride": "stride",
-            "pad": "padding",
-            "dilation": "dilation",
-            "groups": "groups",
-            "bias": "bias",
-            "table": "table",
-        }
-    },
+    accepts=CHW_ONLY,
 )
 
 OPS = [CONV]

@@ -8,11 +8,8 @@ from netdsl.ops.base import (
     OpDef,
     OpError,
     ShapeError,
-    TorchArg,
-    TorchModule,
     fmt_shape,
 )
-from netdsl.ops.torch_helpers import keywords
 
 
 def _shape(args: dict, ins: list) -> tuple[int, ...]:
@@ -39,14 +36,6 @@ def _cost(args: dict, ins: list, out: tuple) -> Cost:
     return Cost(params=n_in * n_out + bias, macs=n_in * n_out, connections=n_in * n_out + bias)
 
 
-def _torch(args: dict, ins: list) -> TorchModule:
-    head = [
-        TorchArg(None, ins[0][0], "in:channels"),
-        TorchArg(None, args["features"], "arg:features"),
-    ]
-    return TorchModule("nn.Linear", tuple(head + keywords(args, [("bias", "bias", True)])))
-
-
 LINEAR = OpDef(
     name="linear",
     args=(
@@ -57,10 +46,7 @@ LINEAR = OpDef(
     shape=_shape,
     cost=_cost,
     rf=lambda a, i: "global",
-    torch=_torch,
     doc="fully connected layer on a flat (C) input",
-    # in_features is a check only: PyTorch's in_features is the input's channels.
-    extra={"torch_keywords": {"bias": "bias"}, "check_only": ("in_features",)},
 )
 
 OPS = [LINEAR]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from netdsl.ops.base import Arg, Cost, OpDef, ShapeError, TorchArg, TorchModule, fmt_shape
-from netdsl.ops.torch_helpers import keywords
+from netdsl.ops.base import Arg, Cost, OpDef, ShapeError, fmt_shape
 
 
 def _lrn_shape(args: dict, ins: list) -> tuple[int, ...]:
@@ -15,13 +14,6 @@ def _lrn_shape(args: dict, ins: list) -> tuple[int, ...]:
     return ins[0]
 
 
-def _lrn_torch(args: dict, ins: list) -> TorchModule:
-    # PyTorch's defaults, not the DSL's: k=2.0 (AlexNet's) must be spelled out.
-    spec = [("alpha", "alpha", 1e-4), ("beta", "beta", 0.75), ("k", "k", 1.0)]
-    head = [TorchArg(None, args["size"], "arg:size")]
-    return TorchModule("nn.LocalResponseNorm", tuple(head + keywords(args, spec)))
-
-
 LRN = OpDef(
     name="lrn",
     args=(
@@ -31,10 +23,8 @@ LRN = OpDef(
         Arg("k", "float", 2.0, min=0, doc="additive constant"),
     ),
     shape=_lrn_shape,
-    torch=_lrn_torch,
     doc="local response normalisation across channels (PyTorch's formula)",
     category="norm",
-    extra={"torch_keywords": {"alpha": "alpha", "beta": "beta", "k": "k"}},
 )
 
 
@@ -53,13 +43,6 @@ def _bn_cost(args: dict, ins: list, out: tuple) -> Cost:
     return Cost(params=2 * c if args["affine"] else 0, buffers=2 * c + 1)
 
 
-def _bn_torch(args: dict, ins: list) -> TorchModule:
-    cls = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
-    spec = [("eps", "eps", 1e-5), ("momentum", "momentum", 0.1), ("affine", "affine", True)]
-    head = [TorchArg(None, ins[0][0], "in:channels")]
-    return TorchModule(cls, tuple(head + keywords(args, spec)))
-
-
 BATCHNORM = OpDef(
     name="batchnorm",
     args=(
@@ -69,10 +52,8 @@ BATCHNORM = OpDef(
     ),
     shape=_bn_shape,
     cost=_bn_cost,
-    torch=_bn_torch,
     doc="batch normalisation per channel",
     category="norm",
-    extra={"torch_keywords": {"eps": "eps", "momentum": "momentum", "affine": "affine"}},
 )
 
 OPS = [LRN, BATCHNORM]

@@ -5,17 +5,15 @@ from __future__ import annotations
 import math
 
 from netdsl.ops.base import (
+    CHW_ONLY,
     Arg,
     Cost,
     OpDef,
     OpError,
     ShapeError,
-    TorchArg,
-    TorchModule,
     numel,
     spatial,
 )
-from netdsl.ops.torch_helpers import keywords
 
 
 def pool_size(n: int, k: int, s: int, p: int = 0, d: int = 1, ceil: bool = False) -> int:
@@ -80,14 +78,6 @@ def _window_rf(args: dict, ins: list):
     return tuple((di * (ki - 1) + 1, si) for ki, si, di in zip(k, s, d, strict=True))
 
 
-def _window_torch(cls: str, spec: list):
-    def torch(args: dict, ins: list) -> TorchModule:
-        head = keywords(args, [("kernel", "kernel_size", None)])
-        return TorchModule(cls, tuple(head + keywords(args, spec)))
-
-    return torch
-
-
 _KERNEL = Arg("kernel", "pair", min=1, doc="window size")
 _STRIDE = Arg("stride", "pair", None, min=1, doc="defaults to the kernel size")
 _PAD = Arg("pad", "pair", 0, min=0, doc="implicit padding per side, at most kernel / 2")
@@ -99,27 +89,10 @@ MAXPOOL = OpDef(
     shape=_windowed_shape("maxpool", dilation=True),
     cost=_window_cost,
     rf=_window_rf,
-    torch=_window_torch(
-        "nn.MaxPool2d",
-        [
-            ("stride", "stride", None),
-            ("pad", "padding", 0),
-            ("dilation", "dilation", 1),
-            ("ceil_mode", "ceil_mode", False),
-        ],
-    ),
     check=_check_pad("maxpool"),
     doc="max pooling",
     category="pool",
-    extra={
-        "torch_keywords": {
-            "kernel": "kernel_size",
-            "stride": "stride",
-            "pad": "padding",
-            "dilation": "dilation",
-            "ceil_mode": "ceil_mode",
-        }
-    },
+    accepts=CHW_ONLY,
 )
 
 AVGPOOL = OpDef(
@@ -134,27 +107,10 @@ AVGPOOL = OpDef(
     shape=_windowed_shape("avgpool", dilation=False),
     cost=_window_cost,
     rf=_window_rf,
-    torch=_window_torch(
-        "nn.AvgPool2d",
-        [
-            ("stride", "stride", None),
-            ("pad", "padding", 0),
-            ("ceil_mode", "ceil_mode", False),
-            ("count_include_pad", "count_include_pad", True),
-        ],
-    ),
     check=_check_pad("avgpool"),
     doc="average pooling",
     category="pool",
-    extra={
-        "torch_keywords": {
-            "kernel": "kernel_size",
-            "stride": "stride",
-            "pad": "padding",
-            "ceil_mode": "ceil_mode",
-            "count_include_pad": "count_include_pad",
-        }
-    },
+    accepts=CHW_ONLY,
 )
 
 
@@ -206,15 +162,13 @@ ADAPTIVE_AVGPOOL = OpDef(
     shape=_adaptive_shape,
     cost=_adaptive_cost,
     rf=_adaptive_rf,
-    torch=lambda a, i: TorchModule(
-        "nn.AdaptiveAvgPool2d", (TorchArg(None, a["size"], "arg:size"),)
-    ),
+    accepts=CHW_ONLY,
     doc="average pooling to a fixed output size",
     category="pool",
 )
 
 
-def _global(op: str, cls: str, doc: str) -> OpDef:
+def _global(op: str, doc: str) -> OpDef:
     def shape(args: dict, ins: list) -> tuple[int, ...]:
         c, _, _ = spatial(ins[0], op)
         return (c, 1, 1)
@@ -225,14 +179,14 @@ def _global(op: str, cls: str, doc: str) -> OpDef:
         shape=shape,
         cost=lambda a, i, o: Cost(connections=numel(i[0])),
         rf=lambda a, i: "global",
-        torch=lambda a, i: TorchModule(cls, (TorchArg(None, (1, 1), None),)),
+        accepts=CHW_ONLY,
         doc=doc,
         category="pool",
     )
 
 
-GLOBAL_AVGPOOL = _global("global_avgpool", "nn.AdaptiveAvgPool2d", "mean of each whole map")
-GLOBAL_MAXPOOL = _global("global_maxpool", "nn.AdaptiveMaxPool2d", "maximum of each whole map")
+GLOBAL_AVGPOOL = _global("global_avgpool", "mean of each whole map")
+GLOBAL_MAXPOOL = _global("global_maxpool", "maximum of each whole map")
 
 
 def _subsample_shape(args: dict, ins: list) -> tuple[int, ...]:
@@ -251,22 +205,15 @@ def _subsample_cost(args: dict, ins: list, out: tuple) -> Cost:
     return Cost(params=2 * out[0], connections=(kh * kw + 1) * numel(out))
 
 
-def _subsample_torch(args: dict, ins: list) -> TorchModule:
-    spec = [("kernel", "kernel_size", 2), ("stride", "stride", None)]
-    head = [TorchArg(None, ins[0][0], "in:channels")]
-    return TorchModule("Subsample2d", tuple(head + keywords(args, spec)), ("Subsample2d",))
-
-
 SUBSAMPLE = OpDef(
     name="subsample",
     args=(Arg("kernel", "pair", 2, min=1), _STRIDE),
     shape=_subsample_shape,
     cost=_subsample_cost,
     rf=_window_rf,
-    torch=_subsample_torch,
     doc="LeNet-5 subsampling: window sum x trainable weight + bias, per map",
     category="pool",
-    extra={"torch_keywords": {"kernel": "kernel_size", "stride": "stride"}},
+    accepts=CHW_ONLY,
 )
 
 OPS = [MAXPOOL, AVGPOOL, ADAPTIVE_AVGPOOL, GLOBAL_AVGPOOL, GLOBAL_MAXPOOL, SUBSAMPLE]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netdsl.ops.base import Arg, OpDef, TorchArg, TorchModule, numel
+from netdsl.ops.base import Arg, OpDef, numel
 
 
 def _flatten_shape(args: dict, ins: list) -> tuple[int, ...]:
@@ -13,21 +13,18 @@ FLATTEN = OpDef(
     name="flatten",
     args=(),
     shape=_flatten_shape,
-    torch=lambda a, i: TorchModule("nn.Flatten"),
     doc="CxHxW to C*H*W (the batch dimension is kept)",
     category="tensor",
-    extra={"aliases_input": True},  # a view: no new activation memory
+    aliases_input=True,  # a view: no new activation memory
 )
 
 DROPOUT = OpDef(
     name="dropout",
     args=(Arg("p", "float", 0.5, min=0, max=1, doc="probability of zeroing an element"),),
     shape=lambda a, i: i[0],
-    # p is always spelled, as torchvision does: it is the point of the layer.
-    torch=lambda a, i: TorchModule("nn.Dropout", (TorchArg("p", a["p"], "arg:p"),)),
     doc="zero elements at random during training",
     category="tensor",
-    extra={"aliases_input": True},  # the identity at inference
+    aliases_input=True,  # the identity at inference
 )
 
 OPS = [FLATTEN, DROPOUT]

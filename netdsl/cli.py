@@ -149,8 +149,16 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(package_name="netdsl")
-def main():
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="check the IR after every pass (lint) and show tracebacks of netdsl's own bugs.",
+)
+def main(debug: bool):
     """netdsl: describe a neural network once; get its shapes, costs, code and diagrams."""
+    if debug:
+        os.environ["NETDSL_LINT"] = "1"
+        os.environ["NETDSL_DEBUG"] = "1"
 
 
 @main.command()
@@ -282,6 +290,7 @@ def compile(
     options = resolve_options(backend, {k: v for k, v in given.items() if v is not None}, extra)
     G = _load(file, defines, inputs, network, max_layers)
     _warn(G)
+    backend.check_ops(G)
     result = backend.generate(G, options, fmt)
     write_output(output if output is not None else "-", result)
 

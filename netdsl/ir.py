@@ -4,7 +4,7 @@ Nodes are keyed by a unique dotted path (``layer1.0.conv1``); their attributes:
 
   op      name of the op in the registry ("input" for network inputs)
   args    the op's bound, normalised arguments (defaults filled in)
-  shape   output shape without batch, a tuple of ints (CHW for images)
+  shape   output type without batch: a netdsl.types.TensorType (sizes with dim names)
   span    netdsl.diagnostics.Span where the layer was written
   scope   tuple of Scope, outermost first: the block instances that contain it
   sym     {arg name: Python expression} for args that depend on block parameters
@@ -34,6 +34,7 @@ from typing import Any
 import networkx as nx
 
 from netdsl.diagnostics import Span
+from netdsl.types import TensorType
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ def lint(G: nx.DiGraph) -> None:
             if key not in data:
                 raise IRError(f"node {node!r} lacks {key!r}")
         shape = data["shape"]
-        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d > 0 for d in shape):
-            raise IRError(f"node {node!r} has bad shape {shape!r}")
+        if not isinstance(shape, TensorType) or not all(
+            isinstance(d, int) and d > 0 for d in shape
+        ):
+            raise IRError(f"node {node!r} has bad type {shape!r}")
         ports = sorted(G.pred[node][p]["port"] for p in G.pred[node])
         if ports != list(range(len(ports))):
             raise IRError(f"node {node!r} has non-contiguous ports {ports}")
@@ -123,3 +126,49 @@ def lint(G: nx.DiGraph) -> None:
     for node in G:
         if not node or any(part == "" for part in node.split(".")):
             raise IRError(f"malformed node name {node!r}")
+    _lint_types(G)
+    _lint_containers(G)
+
+
+def _lint_types(G: nx.DiGraph) -> None:
+    """Every layer's type is what its op infers from its arguments and input types: a
+    pass that rewrites the graph must leave it consistent."""
+    from netdsl.ops import OPS  # the registry imports nothing of the IR; this is lazy
+
+    for node, data in G.nodes(data=True):
+        if data["op"] == "input":
+            continue
+        op = OPS.get(data["op"])
+        if op is None:
+            raise IRError(f"node {node!r} has unknown op {data['op']!r}")
+        ins = in_shapes(G, node)
+        if op.inputs is not None and len(ins) != op.inputs:
+            raise IRError(f"node {node!r} ({op.name}) has {len(ins)} inputs, wants {op.inputs}")
+        inferred = op.infer(data["args"], ins)
+        if inferred != data["shape"]:
+            raise IRError(
+                f"node {node!r} ({op.name}) has type {data['shape']!r}, "
+                f"but its op infers {inferred!r}"
+            )
+
+
+def _lint_containers(G: nx.DiGraph) -> None:
+    """Block instances and groups refer only to what exists, and scopes nest."""
+    instances, groups = G.graph["instances"], G.graph["groups"]
+    for path, inst in instances.items():
+        for node in inst.inputs:
+            if node not in G:
+                raise IRError(f"instance {path!r} takes missing node {node!r}")
+        if inst.output is not None and inst.output not in G:
+            raise IRError(f"instance {path!r} returns missing node {inst.output!r}")
+        for outer in inst.scope:
+            if outer.path not in instances:
+                raise IRError(f"instance {path!r} is scoped in unknown instance {outer.path!r}")
+    for path, group in groups.items():
+        for member in group.members:
+            if member not in G and member not in instances and member not in groups:
+                raise IRError(f"group {path!r} has unknown member {member!r}")
+    for node, data in G.nodes(data=True):
+        for outer in data["scope"]:
+            if outer.path not in instances:
+                raise IRError(f"node {node!r} is scoped in unknown instance {outer.path!r}")

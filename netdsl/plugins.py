@@ -6,10 +6,12 @@ registered in pyproject.toml exactly as a third party's would be.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
+
+from netdsl.diagnostics import Diagnostic, NetdslError
 
 GROUP = "netdsl.backends"
 
@@ -31,6 +33,11 @@ class Backend:
     or bytes. `fmt` is the requested format, normally the output file's
     extension without the dot ("svg"), or None when writing to stdout.
     Raise netdsl.diagnostics.NetdslError for problems the user can fix.
+
+    `ops` is the backend's op table (the op names it can write; None: any op, for a
+    backend that writes the IR itself), `unsupported` the ops it declares it cannot
+    write, with the reason. netdsl refuses a network that uses one of those before
+    calling generate, naming the op, the backend and the layer.
     """
 
     name: str
@@ -38,6 +45,26 @@ class Backend:
     extensions: tuple[str, ...]
     generate: Callable[..., str | bytes]
     options: tuple[Option, ...] = field(default_factory=tuple)
+    ops: Collection[str] | None = None
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+
+    def check_ops(self, G) -> None:
+        """A NetdslError at the first layer whose op this backend cannot write."""
+        for node, data in G.nodes(data=True):
+            op = data["op"]
+            if op == "input":
+                continue
+            if op in self.unsupported or (self.ops is not None and op not in self.ops):
+                why = self.unsupported.get(op)
+                raise NetdslError(
+                    Diagnostic(
+                        "E901",
+                        f"the {self.name} backend cannot write op '{op}' (layer '{node}')"
+                        + (f": {why}" if why else ""),
+                        data.get("span"),
+                        hint="choose another backend, or write the layer with ops it supports",
+                    )
+                )
 
 
 @dataclass

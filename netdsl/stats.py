@@ -9,14 +9,14 @@ in-place ReLU, dropout, flatten).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import networkx as nx
 
-from netdsl.ir import in_shapes, inputs_of, lint
+from netdsl.ir import in_shapes, inputs_of
 from netdsl.ops import OPS
 from netdsl.ops.base import Cost, numel
+from netdsl.passes import annotation
 
 BYTES = 4  # fp32
 MB = 1e6
@@ -83,10 +83,8 @@ def _aliases(op: str) -> bool:
 
 def analyse(G: nx.DiGraph) -> dict:
     """The whole report as plain data (the `--format json` object)."""
-    if os.environ.get("NETDSL_LINT"):
-        lint(G)
-    cost = costs(G)
-    rfs = receptive_fields(G)
+    cost = annotation(G, "cost")
+    rfs = annotation(G, "rf")
     layers = []
     for node, data in G.nodes(data=True):
         if data["op"] == "input":

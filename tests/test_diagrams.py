@@ -18,6 +18,7 @@ from netdsl.backends.graphviz import model
 
 from netdsl.api import load
 from netdsl.diagnostics import NetdslError
+from netdsl.stats import costs
 
 ROOT = Path(__file__).resolve().parent.parent
 NETS = ROOT / "networks"
@@ -297,7 +298,7 @@ def test_depth_counts_groups_like_stats_depth():
     full = Dot(graphviz.generate(G, {}, "dot"))
     assert len(full.nodes) == len(G) + 1
     # Subtotals add up to the network's totals.
-    total = sum(c.params for c in model.costs(G).values())
+    total = sum(c.params for c in costs(G).values())
     assert sum(b.params for b in model.build(G, 1).boxes()) == total
 
 
@@ -305,7 +306,7 @@ def test_subtotals_of_collapsed_blocks():
     G = net("inception_reduced")
     d = model.build(G, 1)
     (block,) = [b for b in d.boxes() if b.kind == "block"]
-    assert block.params == sum(c.params for c in model.costs(G).values())
+    assert block.params == sum(c.params for c in costs(G).values())
     assert block.macs == 271_351_808
     assert block.shape == "480×28×28"
 

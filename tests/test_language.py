@@ -292,5 +292,22 @@ def test_the_suite_lints_every_ir():
     assert os.environ.get("NETDSL_LINT") == "1"
     G = build("network N { input x: 1x4x4\n out y = x -> relu }")
     G.nodes["relu"]["shape"] = (0,)
+    G.graph["passes"].clear()  # as if a pass had just rewritten the graph
     with pytest.raises(IRError):
         analyse(G)
+
+
+def test_lint_reinfers_types():
+    from netdsl.ir import IRError, lint
+    from netdsl.types import TensorType
+
+    G = build("network N { input x: 3x8x8\n out y = x -> conv(4, 3) -> relu }")
+    lint(G)
+    # Right sizes, wrong dimension names: the op infers C×H×W, so lint refuses it.
+    G.nodes["relu"]["shape"] = TensorType((4, 6, 6), ("H", "W", "C"))
+    with pytest.raises(IRError, match="infers"):
+        lint(G)
+    G.nodes["relu"]["shape"] = TensorType((4, 6, 6), ("C", "H", "W"))
+    G.graph["groups"]["g"] = type("G", (), {"members": ["missing"]})()
+    with pytest.raises(IRError, match="unknown member"):
+        lint(G)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from netdsl.backends.graphviz.labels import LABELS, UNSUPPORTED, fmt_value
 from netdsl.backends.graphviz.model import (
     DIAGRAM_OPTIONS,
     build,
     check_rankdir,
     fmt_count,
-    fmt_value,
 )
 
 from netdsl.diagnostics import Diagnostic, NetdslError
@@ -148,6 +148,8 @@ backend = Backend(
     description="Graphviz diagram (.dot text; .svg/.png/.pdf rendered with `dot`)",
     extensions=(*TEXT, *RENDERED),
     generate=generate,
+    ops=LABELS,
+    unsupported=UNSUPPORTED,
     options=(
         *DIAGRAM_OPTIONS,
         Option("dpi", "resolution of .png output (Graphviz default: 96)", default=None, type=int),

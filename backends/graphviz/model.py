@@ -24,11 +24,12 @@ import re
 from dataclasses import dataclass, field
 
 import networkx as nx
+from netdsl.backends.graphviz.labels import fmt_value, op_summary
 
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.ops import OPS
+from netdsl.passes import annotation
 from netdsl.plugins import Option
-from netdsl.stats import costs
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 
@@ -170,80 +171,6 @@ def fmt_count(n: int) -> str:
     return str(n)  # pragma: no cover
 
 
-def fmt_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "none"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(fmt_value(x) for x in v) + ")"
-    if isinstance(v, list):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
-    return str(v)
-
-
-def _pair(p) -> str:
-    if isinstance(p, tuple):
-        return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
-    return str(p)
-
-
-def _kernel(k) -> str:
-    if isinstance(k, tuple):
-        return f"{k[0]}×{k[1]}"
-    return f"{k}×{k}"
-
-
-def _window(args: dict, stride_default) -> str:
-    """'3×3/2': kernel, and the stride when it is not 1."""
-    k = args["kernel"]
-    s = args.get("stride")
-    if s is None:
-        s = stride_default
-    text = _kernel(k)
-    if s is not None and s not in ((1, 1), 1):
-        text += f"/{_pair(s)}"
-    return text
-
-
-def op_summary(op: str, args: dict) -> str:
-    """The op and its key arguments, as in a paper's table: 'conv 3×3/2, 64'."""
-    a = args
-    if op == "conv":
-        text = f"conv {_window(a, (1, 1))}, {a['filters']}"
-        if a.get("dilation") not in (None, (1, 1)):
-            text += f", dilation {_pair(a['dilation'])}"
-        if a.get("groups", 1) != 1:
-            text += f", groups {a['groups']}"
-        if a.get("table") is not None:
-            text += ", table"
-        return text
-    if op == "linear":
-        return f"linear, {a['features']}"
-    if op in ("maxpool", "avgpool", "subsample"):
-        text = f"{op} {_window(a, a['kernel'])}"
-        if a.get("pad") not in (None, (0, 0), 0):
-            text += f" pad {_pair(a['pad'])}"
-        if a.get("ceil_mode"):
-            text += " ceil"
-        return text
-    if op == "adaptive_avgpool":
-        return f"adaptive avgpool → {_kernel(a['size'])}"
-    if op in ("global_avgpool", "global_maxpool"):
-        return op.replace("_", " ")
-    if op == "lrn":
-        return f"lrn {a['size']}"
-    if op == "dropout":
-        return f"dropout {fmt_value(a['p'])}"
-    if op == "leaky_relu":
-        return f"leaky_relu {fmt_value(a['slope'])}"
-    return op
-
-
 def _redundant_title(name: str, op: str) -> bool:
     """relu, relu_1, ...: the op line says it all."""
     return name == op or re.fullmatch(re.escape(op) + r"_\d+", name) is not None
@@ -365,7 +292,7 @@ def _aux_nodes(G: nx.DiGraph) -> set[str]:
 
 def build(G: nx.DiGraph, depth: int | None = None) -> Diagram:
     depth = check_depth(depth)
-    cost = costs(G)
+    cost = annotation(G, "cost")
     order = {n: i for i, n in enumerate(G)}
     boxes, node_parent = _containers(G)
     aux = _aux_nodes(G)

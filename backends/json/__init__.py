@@ -21,8 +21,8 @@ import math
 import networkx as nx
 
 from netdsl.diagnostics import Span
+from netdsl.passes import annotation
 from netdsl.plugins import Backend
-from netdsl.stats import costs, receptive_fields
 
 FORMAT_VERSION = 1
 
@@ -59,8 +59,8 @@ def safe(value):
 
 
 def to_data(G: nx.DiGraph) -> dict:
-    cost = costs(G)
-    rfs = receptive_fields(G)
+    cost = annotation(G, "cost")
+    rfs = annotation(G, "rf")
     H = nx.DiGraph()
     for node, data in G.nodes(data=True):
         scope = data.get("scope") or ()

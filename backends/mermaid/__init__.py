@@ -15,13 +15,13 @@ import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from netdsl.backends.graphviz.labels import LABELS, UNSUPPORTED, fmt_value
 from netdsl.backends.graphviz.model import (
     DIAGRAM_OPTIONS,
     Cluster,
     build,
     check_rankdir,
     fmt_count,
-    fmt_value,
 )
 
 from netdsl.plugins import Backend
@@ -154,5 +154,7 @@ backend = Backend(
     description="Mermaid flowchart (.mmd; .md wraps it in a ```mermaid block)",
     extensions=("mmd", "mermaid", "md"),
     generate=generate,
+    ops=LABELS,
+    unsupported=UNSUPPORTED,
     options=(*DIAGRAM_OPTIONS,),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 
 import networkx as nx
+from netdsl.backends.pytorch.spelling import SPELLING, UNSUPPORTED
 
 from netdsl.plugins import Backend, Option
 
@@ -38,6 +39,8 @@ backend = Backend(
     description="runnable PyTorch module: one nn.Module class per block type",
     extensions=("py",),
     generate=generate,
+    ops=SPELLING,
+    unsupported=UNSUPPORTED,
     options=(
         Option(
             "fold_bn",

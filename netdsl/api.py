@@ -11,7 +11,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborate import Limits, elaborate
 from netdsl.ir import lint
 from netdsl.loader import load_program
-from netdsl.parser import parse
+from netdsl.parser import parse_value
 
 
 def load(
@@ -54,11 +54,7 @@ def load(
 def literal(text: str, what: str = "value"):
     """A netdsl literal given on the command line: 10, 0.5, true, "same", (1, 2), 3x32x32."""
     try:
-        module = parse(f"network _ {{ _ = {text} }}", f"<{what}>")
-        stmts = module.networks[0].body
-        if len(stmts) != 1 or not isinstance(stmts[0], ast.Assign):
-            raise ValueError
-        return _const(stmts[0].expr)
+        return _const(parse_value(text, f"<{what}>"))
     except (NetdslError, ValueError):
         raise NetdslError(
             Diagnostic(

@@ -10,7 +10,7 @@ from netdsl import ast
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborate import Limits, elaborate
 from netdsl.ir import lint
-from netdsl.loader import load_program
+from netdsl.loader import MAX_INPUT_BYTES, load_program
 from netdsl.parser import parse_value
 
 
@@ -21,11 +21,20 @@ def load(
     network: str | None = None,
     text: str | None = None,
     limits: Limits | None = None,
+    max_bytes: int = MAX_INPUT_BYTES,
 ) -> nx.DiGraph:
-    """Parse, elaborate and shape-check a network; raises NetdslError on bad input."""
+    """Parse, elaborate and shape-check a network; raises NetdslError on bad input.
+
+    The error (`.sources`) and the graph (`G.graph["sources"]`) carry the texts of the
+    files read, for quoting lines in diagnostics (netdsl.render)."""
+    program = None
     try:
-        program = load_program(path, text)
+        program = load_program(path, text, max_bytes=max_bytes)
         G = elaborate(program, network, defines, inputs, limits)
+    except NetdslError as exc:
+        if exc.sources is None and program is not None:
+            exc.sources = program.sources
+        raise
     except RecursionError:
         # A backstop: the parser refuses deep nesting (E704 with a position) and long
         # chains are walked in loops, but values can still be built arbitrarily deep.
@@ -46,6 +55,7 @@ def load(
                 hint="lower --max-layers or the input size",
             )
         ) from None
+    G.graph["sources"] = program.sources
     if os.environ.get("NETDSL_LINT"):  # the test suite checks the IR after every pass
         lint(G)
     return G

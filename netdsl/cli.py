@@ -110,7 +110,8 @@ def _color(stream) -> bool:
 
 def _echo_err(text: str) -> None:
     try:
-        click.echo(text, err=True)
+        # color=True: click would strip the codes when stderr is no terminal (FORCE_COLOR)
+        click.echo(text, err=True, color=True)
     except (OSError, ValueError):  # stderr closed or full: the exit status still tells
         pass
 

@@ -55,6 +55,7 @@ def read_text(
     *,
     regular_only: bool = False,
     max_bytes: int = MAX_INPUT_BYTES,
+    shown: str | None = None,
 ) -> str:
     """A file's text. `regular_only` (imports) refuses FIFOs, devices and directories
     before opening them, so that an import never blocks; the root file may be a pipe
@@ -75,11 +76,11 @@ def read_text(
             st = os.stat(path)
             kind = _kind(st.st_mode)
             if kind == "a directory":
-                raise error("E801", f"{path} is a directory, not a .net file", span)
+                raise error("E801", f"{shown or path} is a directory, not a .net file", span)
             if kind is not None and regular_only:
                 raise error(
                     "E801",
-                    f"cannot import {path}: it is {kind}, not a .net file",
+                    f"cannot import {shown or path}: it is {kind}, not a .net file",
                     span,
                     hint="imports name regular .net files",
                 )
@@ -244,7 +245,9 @@ def _load_imports(module, base, modules, seen, stack, sources, max_bytes):
                 hint="a file imports a file that imports a file ... flatten the chain",
             )
         shown = _display(target)
-        text = read_text(str(target), imp.span, sources, regular_only=True, max_bytes=max_bytes)
+        text = read_text(
+            str(target), imp.span, sources, regular_only=True, max_bytes=max_bytes, shown=shown
+        )
         text = text.removeprefix("\ufeff")
         sources.add(shown, text)
         child = parse(text, shown)

@@ -33,7 +33,7 @@ _SHARED = [
     click.option(
         "--max-layers",
         type=click.IntRange(min=1),
-        default=2_000_000,  # netdsl.elaborate.Limits.max_layers
+        default=100_000,  # netdsl.elaborate.Limits.max_layers
         show_default=True,
         help="Refuse networks that expand to more layers than this.",
     ),

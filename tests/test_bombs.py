@@ -93,6 +93,7 @@ def test_the_estimate_is_a_lower_bound_on_every_shipped_network(path):
 
 def test_a_100000_layer_network_fits_the_default_limit():
     body = "\n".join(f"    x{i + 1} = x{i} -> relu" for i in range(2000))
-    text = f"network N {{\n    input x0: 1x2x2\n{body}\n    out y = x2000 -> repeat 97999 {{ relu }}\n}}\n"
+    tail = "    out y = x2000 -> repeat 97999 { relu }\n}\n"
+    text = f"network N {{\n    input x0: 1x2x2\n{body}\n" + tail
     G = load("big.net", text=text)
     assert len(G) == 100_000

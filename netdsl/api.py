@@ -7,8 +7,8 @@ import networkx as nx
 from netdsl import ast
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborate import Limits, elaborate
-from netdsl.loader import load_program
-from netdsl.parser import parse
+from netdsl.loader import MAX_INPUT_BYTES, load_program
+from netdsl.parser import parse_value
 from netdsl.passes import run_passes
 
 
@@ -19,12 +19,21 @@ def load(
     network: str | None = None,
     text: str | None = None,
     limits: Limits | None = None,
+    max_bytes: int = MAX_INPUT_BYTES,
 ) -> nx.DiGraph:
     """Parse, elaborate and type-check a network, then run the passes (netdsl.passes);
-    raises NetdslError on bad input."""
+    raises NetdslError on bad input.
+
+    The error (`.sources`) and the graph (`G.graph["sources"]`) carry the texts of the
+    files read, for quoting lines in diagnostics (netdsl.render)."""
+    program = None
     try:
-        program = load_program(path, text)
+        program = load_program(path, text, max_bytes=max_bytes)
         G = elaborate(program, network, defines, inputs, limits)
+    except NetdslError as exc:
+        if exc.sources is None and program is not None:
+            exc.sources = program.sources
+        raise
     except RecursionError:
         # A backstop: the parser refuses deep nesting (E704 with a position) and long
         # chains are walked in loops, but values can still be built arbitrarily deep.
@@ -45,17 +54,14 @@ def load(
                 hint="lower --max-layers or the input size",
             )
         ) from None
+    G.graph["sources"] = program.sources
     return run_passes(G)
 
 
 def literal(text: str, what: str = "value"):
     """A netdsl literal given on the command line: 10, 0.5, true, "same", (1, 2), 3x32x32."""
     try:
-        module = parse(f"network _ {{ _ = {text} }}", f"<{what}>")
-        stmts = module.networks[0].body
-        if len(stmts) != 1 or not isinstance(stmts[0], ast.Assign):
-            raise ValueError
-        return _const(stmts[0].expr)
+        return _const(parse_value(text, f"<{what}>"))
     except (NetdslError, ValueError):
         raise NetdslError(
             Diagnostic(

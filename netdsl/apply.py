@@ -15,6 +15,12 @@ from netdsl.ir import Group, Instance, Scope
 from netdsl.ops.base import OpError, fmt_shape, numel
 from netdsl.values import ArgValue, BlockSpec, OpSpec, RepeatSpec, SeqSpec, Spec, Tensor
 
+_CAP = 10**18  # estimates are not counted further
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < _CAP else f"{_CAP:,}"
+
 
 class Applier:
     def local_name(self, frame: Frame, base: str) -> str:
@@ -82,6 +88,31 @@ class Applier:
                 yield from self.members(spec.body)
         else:
             yield spec
+
+    def check_expansion(self, block, span, frame: Frame) -> None:
+        """Refuse at once a block instance that is sure to pass the layer limit
+        (netdsl/expansion.py: a lower bound read from the source)."""
+        at_least = self.expansion().block(block.name)
+        if len(self.G) + at_least > self.limits.max_layers:
+            self.fail(
+                "E701",
+                f"block {block.name} would create at least {_count(at_least)} "
+                f"layers; with the {len(self.G):,} before it, more than the limit of "
+                f"{self.limits.max_layers:,}",
+                span,
+                frame,
+                hint="blocks that apply blocks several times multiply; "
+                "raise the limit with --max-layers if this is intended",
+            )
+
+    def expansion(self):
+        est = getattr(self, "_expansion", None)
+        if est is None:
+            from netdsl.expansion import Estimator
+            from netdsl.ops import OPS
+
+            est = self._expansion = Estimator(self.program.blocks, OPS, cap=_CAP)
+        return est
 
     def apply_group(self, spec, inputs, frame, path):
         if len(inputs) != 1:
@@ -266,6 +297,7 @@ class Applier:
             self.fail(
                 "E702", f"blocks nested deeper than {self.limits.max_block_depth}", spec.span, frame
             )
+        self.check_expansion(block, spec.span, frame)
         if path is None:
             path = frame.prefix + (spec.name or self.local_name(frame, block.name.lower()))
         self.claim(path, spec.span, frame)

@@ -30,7 +30,7 @@ def _range(*args):
     return list(range(*args)) if len(range(*args)) <= _RANGE_LIMIT else _too_long(args)
 
 
-_RANGE_LIMIT = 2_000_000  # = Limits.max_iterations: a longer list could not be looped over
+_RANGE_LIMIT = 200_000  # = Limits.max_iterations: a longer list could not be looped over
 
 
 def _too_long(args):

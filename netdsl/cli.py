@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from netdsl.diagnostics import Diagnostic, NetdslError
-from netdsl.output import write_output
+from netdsl.output import BrokenStdout, write_output
 
 _SHARED = [
     click.argument("file", type=click.Path(dir_okay=False, allow_dash=True)),
@@ -33,10 +33,18 @@ _SHARED = [
     click.option(
         "--max-layers",
         type=click.IntRange(min=1),
-        default=2_000_000,  # netdsl.elaborate.Limits.max_layers
+        default=100_000,  # netdsl.elaborate.Limits.max_layers
         show_default=True,
         help="Refuse networks that expand to more layers than this.",
     ),
+    click.option(
+        "--max-bytes",
+        type=click.IntRange(min=1),
+        default=16 * 1024 * 1024,  # netdsl.loader.MAX_INPUT_BYTES
+        show_default=True,
+        help="Refuse source files larger than this many bytes.",
+    ),
+    click.option("--strict", is_flag=True, default=False, help="Treat warnings as errors."),
 ]
 
 
@@ -44,6 +52,10 @@ def shared(f):
     for decorator in reversed(_SHARED):
         f = decorator(f)
     return f
+
+
+class _BadUsage(NetdslError):
+    """A malformed command-line value (E317): reported as a diagnostic, exit 2."""
 
 
 def _pairs(items, what):
@@ -54,31 +66,68 @@ def _pairs(items, what):
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=what)
-        out[name.strip()] = literal(value.strip(), what=f"{what} {name.strip()}")
+        try:
+            out[name.strip()] = literal(value.strip(), what=f"{what} {name.strip()}")
+        except NetdslError as exc:
+            raise _BadUsage(exc.diagnostics) from None
     return out
 
 
-def _load(file, defines, inputs, network, max_layers):
+def _load(file, defines, inputs, network, max_layers, max_bytes=None, strict=False):
     from netdsl.api import load
     from netdsl.elaborate import Limits
+    from netdsl.loader import MAX_INPUT_BYTES
 
-    return load(
+    G = load(
         file,
         defines=_pairs(defines, "-D"),
         inputs=_pairs(inputs, "--input"),
         network=network,
         limits=Limits(max_layers=max_layers),
+        max_bytes=max_bytes or MAX_INPUT_BYTES,
     )
+    if strict and G.graph.get("warnings"):
+        from dataclasses import replace
+
+        errors = [replace(w, severity="error") for w in G.graph["warnings"]]
+        exc = NetdslError(errors)
+        exc.sources = G.graph.get("sources")
+        raise exc
+    return G
 
 
-def _fail(exc: NetdslError, fmt: str = "text") -> None:
+def _color(stream) -> bool:
+    """NO_COLOR (any value) turns colour off, FORCE_COLOR on; else: is it a terminal?"""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _echo_err(text: str) -> None:
+    try:
+        # color=True: click would strip the codes when stderr is no terminal (FORCE_COLOR)
+        click.echo(text, err=True, color=True)
+    except (OSError, ValueError):  # stderr closed or full: the exit status still tells
+        pass
+
+
+def _fail(exc: NetdslError, fmt: str = "text", code: int = 1) -> None:
     from netdsl.render import render_all, to_json
 
-    if fmt == "json":
-        click.echo(to_json(exc.diagnostics))
+    if fmt == "json" and code == 1:
+        try:
+            write_output("-", to_json(exc.diagnostics) + "\n")
+        except (NetdslError, BrokenStdout):
+            pass
     else:
-        click.echo(render_all(exc.diagnostics, color=sys.stderr.isatty()), err=True)
-    sys.exit(1)
+        sources = getattr(exc, "sources", None)
+        _echo_err(render_all(exc.diagnostics, color=_color(sys.stderr), sources=sources))
+    sys.exit(code)
 
 
 def _warn(G) -> None:
@@ -86,7 +135,33 @@ def _warn(G) -> None:
 
     warnings = G.graph.get("warnings", [])
     if warnings:
-        click.echo(render_all(warnings, color=sys.stderr.isatty()), err=True)
+        text = render_all(warnings, color=_color(sys.stderr), sources=G.graph.get("sources"))
+        _echo_err(text)
+
+
+def _inputs_of(G) -> list[str]:
+    """The source files of a load: an output must never overwrite one of them."""
+    sources = G.graph.get("sources")
+    return [] if sources is None else [f for f in sources.files() if not f.startswith("<")]
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that clean-up (temporary files) runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe or a failed write, point stdout at /dev/null: the
+    interpreter's own flush at exit would fail again and print a traceback."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 GC_THRESHOLD = (200_000, 30, 30)  # see _Group.invoke
@@ -102,16 +177,38 @@ class _Group(click.Group):
         # while a command runs (mypy does the same); restored for in-process callers.
         threshold = gc.get_threshold()
         gc.set_threshold(*GC_THRESHOLD)
+        previous = None
+        try:
+            import signal
+
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, AttributeError, OSError):  # not the main thread; no SIGTERM
+            pass
         try:
             return self._invoke(ctx)
         finally:
             gc.set_threshold(*threshold)
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
 
     def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except _BadUsage as exc:
+            _fail(exc, code=2)
         except NetdslError as exc:
             _fail(exc, ctx.meta.get("netdsl.format", "text"))
+        except (BrokenStdout, BrokenPipeError):
+            _quiet_stdout()
+            sys.exit(141)  # as a POSIX tool killed by SIGPIPE: 128 + 13, and no message
+        except KeyboardInterrupt:
+            _echo_err("netdsl: interrupted")
+            sys.exit(130)
+        except _Terminated:
+            _echo_err("netdsl: terminated")
+            sys.exit(143)
         except RecursionError:
             _fail(
                 NetdslError(
@@ -134,7 +231,7 @@ class _Group(click.Group):
                     )
                 )
             )
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:
             if os.environ.get("NETDSL_DEBUG"):
@@ -147,7 +244,7 @@ class _Group(click.Group):
             sys.exit(3)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netdsl")
 @click.option(
     "--debug",
@@ -171,40 +268,37 @@ def main(debug: bool):
     help="json prints the diagnostics (or the summary) as JSON, for editors and CI.",
 )
 @click.pass_context
-def check(ctx, file, defines, inputs, network, max_layers, fmt):
+def check(ctx, file, defines, inputs, network, max_layers, max_bytes, strict, fmt):
     """Validate a network and print a one-line summary."""
     import json
 
     ctx.meta["netdsl.format"] = fmt
     from netdsl.stats import analyse
 
-    G = _load(file, defines, inputs, network, max_layers)
+    G = _load(file, defines, inputs, network, max_layers, max_bytes, strict)
     report = analyse(G)
     t = report["totals"]
     if fmt == "json":
         from netdsl.render import to_json
 
         diags = json.loads(to_json(G.graph.get("warnings", [])))["diagnostics"]
-        click.echo(
-            json.dumps(
-                {
-                    "ok": True,
-                    "network": report["network"],
-                    "layers": t["layers"],
-                    "params": t["params"],
-                    "macs": t["macs"],
-                    "outputs": report["outputs"],
-                    "diagnostics": diags,
-                },
-                indent=2,
-            )
-        )
+        summary = {
+            "ok": True,
+            "network": report["network"],
+            "layers": t["layers"],
+            "params": t["params"],
+            "macs": t["macs"],
+            "outputs": report["outputs"],
+            "diagnostics": diags,
+        }
+        write_output("-", json.dumps(summary, indent=2) + "\n")
         return
     _warn(G)
     outs = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in report["outputs"].items())
-    click.echo(
+    write_output(
+        "-",
         f"{Path(file).name}: ok: {report['network']}: {t['layers']:,} layers, "
-        f"{t['params']:,} params, {t['macs']:,} MACs -> {outs}"
+        f"{t['params']:,} params, {t['macs']:,} MACs -> {outs}\n",
     )
 
 
@@ -230,19 +324,19 @@ def check(ctx, file, defines, inputs, network, max_layers, fmt):
     type=click.Path(allow_dash=True),
     help="Write to this file instead of stdout.",
 )
-def stats(file, defines, inputs, network, max_layers, depth, fmt, output):
+def stats(file, defines, inputs, network, max_layers, max_bytes, strict, depth, fmt, output):
     """Per-layer table of shapes, parameters, MACs, memory and receptive fields, with totals."""
     from netdsl.report import FORMATS, as_json, fold
     from netdsl.stats import analyse
 
-    G = _load(file, defines, inputs, network, max_layers)
+    G = _load(file, defines, inputs, network, max_layers, max_bytes, strict)
     _warn(G)
     report = analyse(G)
     if fmt == "json":
         text = as_json(report)
     else:
         text = FORMATS[fmt](report, fold(report, depth, G.graph["instances"]))
-    write_output(output, text)
+    write_output(output, text, protect=_inputs_of(G))
 
 
 @main.command()
@@ -263,12 +357,14 @@ def stats(file, defines, inputs, network, max_layers, depth, fmt, output):
 )
 @click.option(
     "--depth",
-    type=click.IntRange(min=0),
+    type=int,
     default=None,
-    help="Diagrams: collapse blocks nested deeper than N.",
+    help="Diagrams: collapse blocks nested deeper than N (the backend checks N).",
 )
 @click.option(
-    "--rankdir", type=click.Choice(["TB", "LR"]), default=None, help="Diagrams: layout direction."
+    "--rankdir",
+    default=None,
+    help="Diagrams: layout direction (the backend's choices: see `netdsl backends`).",
 )
 @click.option(
     "--fold-bn",
@@ -280,19 +376,73 @@ def stats(file, defines, inputs, network, max_layers, depth, fmt, output):
     "-O", "--option", "extra", multiple=True, metavar="KEY=VALUE", help="A backend-specific option."
 )
 def compile(
-    file, defines, inputs, network, max_layers, backend_name, output, depth, rankdir, fold_bn, extra
+    file,
+    defines,
+    inputs,
+    network,
+    max_layers,
+    max_bytes,
+    strict,
+    backend_name,
+    output,
+    depth,
+    rankdir,
+    fold_bn,
+    extra,
 ):
     """Generate code or a diagram from a network."""
     from netdsl.plugins import resolve_backend, resolve_options
 
     backend, fmt = resolve_backend(backend_name, output)
+    _check_extension(backend, fmt, output)
     given = {"depth": depth, "rankdir": rankdir, "fold_bn": fold_bn or None}
-    options = resolve_options(backend, {k: v for k, v in given.items() if v is not None}, extra)
-    G = _load(file, defines, inputs, network, max_layers)
+    given = {k: v for k, v in given.items() if v is not None}
+    options = resolve_options(backend, given, extra)
+    _check_options(backend, options, given)
+    G = _load(file, defines, inputs, network, max_layers, max_bytes, strict)
     _warn(G)
     backend.check_ops(G)
     result = backend.generate(G, options, fmt)
-    write_output(output if output is not None else "-", result)
+    write_output(output if output is not None else "-", result, protect=_inputs_of(G))
+
+
+def _check_extension(backend, fmt, output) -> None:
+    """`-b mermaid -o x.svg` would write Mermaid text into a .svg: refused (E805)."""
+    if fmt is not None and fmt not in backend.extensions:
+        raise NetdslError(
+            Diagnostic(
+                "E805",
+                f"the {backend.name} backend cannot write .{fmt} files ({output})",
+                None,
+                hint="write "
+                + ", ".join("." + e for e in backend.extensions)
+                + ", or choose the backend for ."
+                + fmt
+                + " with -b",
+            )
+        )
+
+
+def _check_options(backend, options, given) -> None:
+    """Flags and -O values against what the backend declares: a usage error (exit 2)."""
+    for opt in backend.options:
+        value = options.get(opt.name)
+        if value is None:
+            continue
+        flag = f"--{opt.name.replace('_', '-')}" if opt.name in given else f"-O {opt.name}"
+        if opt.choices is not None:
+            folded = value.upper() if isinstance(value, str) else value
+            choices = {c.upper() if isinstance(c, str) else c: c for c in opt.choices}
+            if folded not in choices:
+                raise click.UsageError(
+                    f"{flag} must be one of {', '.join(map(str, opt.choices))}, not {value!r}"
+                )
+            options[opt.name] = choices[folded]
+        low, high = getattr(opt, "minimum", None), getattr(opt, "maximum", None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise click.UsageError(f"{flag} must be {bounds}, not {value}")
 
 
 _COMPILE_FLAGS = ("depth", "rankdir", "fold_bn")

@@ -63,6 +63,7 @@ class NetdslError(Exception):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics = diagnostics
+        self.sources = None  # the texts of the load it came from (netdsl.sources.Sources)
         super().__init__(diagnostics[0].message if diagnostics else "error")
 
 

@@ -408,6 +408,15 @@ class Elaborator(Evaluator, Applier):
         return list(frame.vars) + list(self.program.blocks) + list(OPS) + list(BUILTINS)
 
 
+def _end_of(module: ast.Module) -> Span:
+    """Just after the file's last character that is not white space (rustc points there
+    for a missing `main`)."""
+    text = module.source.rstrip()
+    line = text.count("\n") + 1
+    col = len(text) - (text.rfind("\n") + 1) + 1
+    return Span(module.file, line, col, line, col + 1)
+
+
 def elaborate(
     program: Program,
     network: str | None = None,
@@ -421,7 +430,7 @@ def elaborate(
             Diagnostic(
                 "E608",
                 f"{program.root.file} defines no network",
-                None,
+                _end_of(program.root),
                 hint="a file with only blocks is a library: import it",
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TENSOR_ATTRS = ("channels", "height", "width", "shape", "size")
 # Integers beyond this are certainly mistakes; refusing them keeps `2 ** 10 ** 9` from hanging.
 _MAX_INT_BITS = 256
+
+
+_finite = math.isfinite
 
 
 def _is_num(v) -> bool:
@@ -155,6 +159,12 @@ class Evaluator:
             self.fail("E304", f"cannot negate {a_type(v)}", e.span, frame)
         return -v
 
+    def _not_finite(self, result, left, op, right, e, frame):
+        # Floats overflow to inf, and inf - inf is NaN, which every range check passes
+        # (NaN < 0 and NaN > 1 are both false): refused where the arithmetic happens.
+        what = "not a number (NaN)" if result != result else "beyond the largest float"
+        self.fail("E703", f"{left!r} {op} {right!r} is {what}", e.span, frame)
+
     def truth(self, v, e, frame) -> bool:
         if not isinstance(v, bool):
             self.fail(
@@ -196,6 +206,8 @@ class Evaluator:
                 self.fail("E313", f"{left!r} {op} {right!r} is not a real number", e.span, frame)
             if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
                 self.fail("E703", "number too large", e.span, frame)
+            if isinstance(result, float) and not _finite(result):
+                self._not_finite(result, left, op, right, e, frame)
             return result
         elif op in ("+", "*") and isinstance(left, (list, tuple)):
             if op == "+" and type(left) is type(right):
@@ -470,10 +482,15 @@ class Evaluator:
         runs = self.iterations + total * outer
         if runs > self.limits.max_iterations:
             around = f" (inside loops that run it {outer:,} times)" if outer > 1 else ""
+            before = (
+                f"; with the {self.iterations:,} iterations run before it, that is {runs:,} in all"
+                if self.iterations
+                else ""
+            )
             self.fail(
                 "E707",
-                f"this {kind} loop would run {total * outer:,} iterations{around}, more than "
-                f"the limit of {self.limits.max_iterations:,}",
+                f"this {kind} loop would run {total * outer:,} iterations{around}{before}, "
+                f"more than the limit of {self.limits.max_iterations:,}",
                 e.span,
                 frame,
                 hint="networks do not need loops this long; check the loop's range",

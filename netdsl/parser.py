@@ -1,27 +1,20 @@
-"""Text -> AST, with Lark's LALR parser; syntax errors become diagnostics."""
+"""Text -> AST: the grammar's LALR(1) tables (built by Lark) run by netdsl/lalr.py, with
+the AST built as rules are reduced; syntax errors become diagnostics."""
 
 from __future__ import annotations
 
-import ast as pyast
 import difflib
 import math
 import re
-import threading
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
-from lark.visitors import Transformer_NonRecursive
+from lark import Lark
 
 from netdsl import ast
 from netdsl.diagnostics import Diagnostic, NetdslError, Note, Span
+from netdsl.lalr import Problem, Run, Tables, Tok
+from netdsl.strings import decode_string
 
 # Terminals spelled in words, for "expected ..." messages.
 _WORDS = {
@@ -42,17 +35,21 @@ def _grammar() -> str:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    numbers = {name: _check_number for name in ("INT", "FLOAT", "SHAPE")}
+    # Lark builds the tables (and its terminals' patterns); netdsl/lalr.py runs them.
     return _cached_lark(
         _grammar(),
         parser="lalr",
-        # The basic lexer takes the longest match: `-> ->` is two arrows, and the error
-        # says so, where the contextual lexer would make it '-', '>' and blame the '>'.
+        # The basic lexer's rule (one alternation, keywords told apart after a NAME):
+        # `-> ->` is two arrows, and the error says so.
         lexer="basic",
-        propagate_positions=True,
+        start=["start", "define_value"],
         maybe_placeholders=True,
-        lexer_callbacks=numbers,
     )
+
+
+@lru_cache(maxsize=1)
+def _tables() -> Tables:
+    return Tables(_lark(), _Builder)
 
 
 # Building the LALR tables takes ~0.2 s, more than the rest of `netdsl stats`; Lark can
@@ -129,22 +126,6 @@ def _cached_lark(grammar: str, **options) -> Lark:
     return parser
 
 
-# The parse in progress (text, file, diagnostics), for the lexer callback below.
-_current = threading.local()
-
-
-def _check_number(tok: Token) -> Token:
-    """A number glued to letters or dots (`12abc`, `1.2.3`, `3x`) is malformed (E104).
-
-    Newlines are insignificant, so `x = 12abc` would otherwise parse as `x = 12; abc`."""
-    state = getattr(_current, "parse", None)
-    if state is not None and tok.end_pos is not None:
-        text, file, errors = state
-        if tok.end_pos < len(text) and _is_number_char(text[tok.end_pos]):
-            errors.append(_number_diagnostic(text, file, *_word_around(text, tok.start_pos)))
-    return tok
-
-
 # 2 ** 256 has 78 digits; wider integers are certainly mistakes (evaluate.py refuses them
 # in arithmetic too), and Python refuses to convert more than 4300 digits at all.
 MAX_INT_DIGITS = 78
@@ -163,197 +144,174 @@ def _int_literal(digits: str, span: Span) -> int:
     return int(digits)
 
 
-def _span(file: str, meta) -> Span:
-    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _tok_span(file: str, tok: Token) -> Span:
+def _tok_span(file: str, tok: Tok) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-class _ToAst(Transformer_NonRecursive):
-    """Builds AST nodes; every node gets its span from Lark's meta (without recursion:
-    a long `->` chain is a deep tree)."""
+_new = object.__new__
+
+
+class _Builder:
+    """Builds AST nodes as the parser reduces rules (netdsl/lalr.py): one method per rule
+    name, called with the node's position (line, col, end line, end col, height) and its
+    children, the AST nodes and tokens the rule keeps."""
 
     def __init__(self, file: str):
-        super().__init__()
         self.file = file
 
-    def _s(self, meta) -> Span:
-        return _span(self.file, meta)
+    def _s(self, pos) -> Span:
+        # Span(...) without the frozen dataclass's __init__ (half the cost; one per node)
+        span = _new(Span)
+        d = span.__dict__
+        d["file"], d["line"], d["col"], d["end_line"], d["end_col"] = (
+            self.file,
+            pos[0],
+            pos[1],
+            pos[2],
+            pos[3],
+        )
+        return span
+
+    def _string(self, tok, what: str = "a string") -> str:
+        return decode_string(tok.value, _tok_span(self.file, tok), what)
 
     # --- module level
-    @v_args(meta=True)
-    def start(self, meta, items):
+    def start(self, pos, items):
         return items
 
-    @v_args(meta=True)
-    def import_stmt(self, meta, c):
-        return ast.Import(pyast.literal_eval(c[0]), self._s(meta))
+    def define_value(self, pos, c):
+        return c[0]
 
-    @v_args(meta=True)
-    def block_def(self, meta, c):
-        return ast.Block(str(c[0]), c[1] or [], c[2], self._s(meta))
+    def import_stmt(self, pos, c):
+        return ast.Import(self._string(c[0], "an import path"), self._s(pos))
 
-    @v_args(meta=True)
-    def network_def(self, meta, c):
-        return ast.Network(str(c[0]), c[1] or [], c[2], self._s(meta))
+    def block_def(self, pos, c):
+        return ast.Block(str(c[0]), c[1] or [], c[2], self._s(pos))
 
-    def params(self, c):
+    def network_def(self, pos, c):
+        return ast.Network(str(c[0]), c[1] or [], c[2], self._s(pos))
+
+    def params(self, pos, c):
         return [p for p in c if p is not None]
 
-    @v_args(meta=True)
-    def param(self, meta, c):
-        return ast.Param(str(c[0]), c[1], self._s(meta))
+    def param(self, pos, c):
+        return ast.Param(str(c[0]), c[1], self._s(pos))
 
-    def body(self, c):
+    def body(self, pos, c):
         return [s for s in c if s is not None]
 
     # --- statements
-    @v_args(meta=True)
-    def input_stmt(self, meta, c):
-        return ast.Input(self._s(meta), str(c[0]), c[1])
+    def input_stmt(self, pos, c):
+        return ast.Input(self._s(pos), str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def out_stmt(self, meta, c):
-        return ast.Out(self._s(meta), str(c[0]) if c[0] is not None else None, c[1])
+    def out_stmt(self, pos, c):
+        return ast.Out(self._s(pos), str(c[0]) if c[0] is not None else None, c[1])
 
-    @v_args(meta=True)
-    def aux_stmt(self, meta, c):
-        return ast.Aux(self._s(meta), c[0], str(c[1]), c[2])
+    def aux_stmt(self, pos, c):
+        return ast.Aux(self._s(pos), c[0], str(c[1]), c[2])
 
-    @v_args(meta=True)
-    def init_stmt(self, meta, c):
-        return ast.Init(self._s(meta), str(c[0]), c[1] or [])
+    def init_stmt(self, pos, c):
+        return ast.Init(self._s(pos), str(c[0]), c[1] or [])
 
-    @v_args(meta=True)
-    def assign(self, meta, c):
-        return ast.Assign(self._s(meta), [str(t) for t in c[:-1]], c[-1])
+    def assign(self, pos, c):
+        return ast.Assign(self._s(pos), [str(t) for t in c[:-1]], c[-1])
 
-    @v_args(meta=True)
-    def expr_stmt(self, meta, c):
-        return ast.ExprStmt(self._s(meta), c[0])
+    def expr_stmt(self, pos, c):
+        return ast.ExprStmt(self._s(pos), c[0])
 
     # --- expressions
-    @v_args(meta=True)
-    def chain(self, meta, c):
-        return ast.Chain(self._s(meta), c[0], c[1])
+    def chain(self, pos, c):
+        return ast.Chain(self._s(pos), c[0], c[1])
 
-    @v_args(meta=True)
-    def alias(self, meta, c):
+    def alias(self, pos, c):
         if c[1].type == "STRING":
-            return ast.As(self._s(meta), c[0], pyast.literal_eval(c[1]), template=True)
-        return ast.As(self._s(meta), c[0], str(c[1]))
+            return ast.As(self._s(pos), c[0], self._string(c[1], "a layer name"), template=True)
+        return ast.As(self._s(pos), c[0], str(c[1]))
 
-    @v_args(meta=True)
-    def or_(self, meta, c):
-        return ast.BinOp(self._s(meta), "or", c[0], c[1])
+    def or_(self, pos, c):
+        return ast.BinOp(self._s(pos), "or", c[0], c[1])
 
-    @v_args(meta=True)
-    def and_(self, meta, c):
-        return ast.BinOp(self._s(meta), "and", c[0], c[1])
+    def and_(self, pos, c):
+        return ast.BinOp(self._s(pos), "and", c[0], c[1])
 
-    @v_args(meta=True)
-    def not_(self, meta, c):
-        return ast.UnOp(self._s(meta), "not", c[0])
+    def not_(self, pos, c):
+        return ast.UnOp(self._s(pos), "not", c[0])
 
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return ast.BinOp(self._s(meta), str(c[1]), c[0], c[2])
+    def compare(self, pos, c):
+        return ast.BinOp(self._s(pos), str(c[1]), c[0], c[2])
 
-    @v_args(meta=True)
-    def binop(self, meta, c):
-        return ast.BinOp(self._s(meta), str(c[1]), c[0], c[2])
+    def binop(self, pos, c):
+        return ast.BinOp(self._s(pos), str(c[1]), c[0], c[2])
 
-    @v_args(meta=True)
-    def pow(self, meta, c):
-        return ast.BinOp(self._s(meta), "**", c[0], c[1])
+    def pow(self, pos, c):
+        return ast.BinOp(self._s(pos), "**", c[0], c[1])
 
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return ast.UnOp(self._s(meta), "-", c[1])
+    def neg(self, pos, c):
+        return ast.UnOp(self._s(pos), "-", c[1])
 
-    @v_args(meta=True)
-    def attr(self, meta, c):
-        return ast.Attr(self._s(meta), c[0], str(c[1]))
+    def attr(self, pos, c):
+        return ast.Attr(self._s(pos), c[0], str(c[1]))
 
-    @v_args(meta=True)
-    def call(self, meta, c):
-        return ast.Call(self._s(meta), c[0], c[1] or [])
+    def call(self, pos, c):
+        return ast.Call(self._s(pos), c[0], c[1] or [])
 
-    @v_args(meta=True)
-    def index(self, meta, c):
-        return ast.Index(self._s(meta), c[0], c[1])
+    def index(self, pos, c):
+        return ast.Index(self._s(pos), c[0], c[1])
 
-    def arglist(self, c):
+    def arglist(self, pos, c):
         return [a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.span) for a in c if a]
 
-    @v_args(meta=True)
-    def kwarg(self, meta, c):
-        return ast.Arg(str(c[0]), c[1], self._s(meta))
+    def kwarg(self, pos, c):
+        return ast.Arg(str(c[0]), c[1], self._s(pos))
 
-    @v_args(meta=True)
-    def name(self, meta, c):
-        return ast.Name(self._s(meta), str(c[0]))
+    def name(self, pos, c):
+        return ast.Name(self._s(pos), str(c[0]))
 
-    @v_args(meta=True)
-    def input_ref(self, meta, c):
-        return ast.InRef(self._s(meta))
+    def input_ref(self, pos, c):
+        return ast.InRef(self._s(pos))
 
-    @v_args(meta=True)
-    def int(self, meta, c):
-        return ast.Const(self._s(meta), _int_literal(str(c[0]), self._s(meta)))
+    def int(self, pos, c):
+        return ast.Const(self._s(pos), _int_literal(str(c[0]), self._s(pos)))
 
-    @v_args(meta=True)
-    def float(self, meta, c):
-        value = float(c[0])
+    def float(self, pos, c):
+        value = float(c[0].value)
         if math.isinf(value):
-            raise NetdslError(Diagnostic("E703", "number too large", self._s(meta)))
-        return ast.Const(self._s(meta), value)
+            raise NetdslError(Diagnostic("E703", "number too large", self._s(pos)))
+        return ast.Const(self._s(pos), value)
 
-    @v_args(meta=True)
-    def shape(self, meta, c):
-        span = self._s(meta)
+    def shape(self, pos, c):
+        span = self._s(pos)
         return ast.Const(span, tuple(_int_literal(d, span) for d in str(c[0]).split("x")))
 
-    @v_args(meta=True)
-    def string(self, meta, c):
-        return ast.Const(self._s(meta), pyast.literal_eval(c[0]))
+    def string(self, pos, c):
+        return ast.Const(self._s(pos), self._string(c[0]))
 
-    @v_args(meta=True)
-    def true(self, meta, c):
-        return ast.Const(self._s(meta), True)
+    def true(self, pos, c):
+        return ast.Const(self._s(pos), True)
 
-    @v_args(meta=True)
-    def false(self, meta, c):
-        return ast.Const(self._s(meta), False)
+    def false(self, pos, c):
+        return ast.Const(self._s(pos), False)
 
-    @v_args(meta=True)
-    def none(self, meta, c):
-        return ast.Const(self._s(meta), None)
+    def none(self, pos, c):
+        return ast.Const(self._s(pos), None)
 
-    @v_args(meta=True)
-    def list(self, meta, c):
-        return ast.ListE(self._s(meta), [x for x in c if x is not None])
+    def list(self, pos, c):
+        return ast.ListE(self._s(pos), [x for x in c if x is not None])
 
-    @v_args(meta=True)
-    def tuple(self, meta, c):
-        return ast.TupleE(self._s(meta), [x for x in c if x is not None])
+    def tuple(self, pos, c):
+        return ast.TupleE(self._s(pos), [x for x in c if x is not None])
 
-    @v_args(meta=True)
-    def if_expr(self, meta, c):
+    def if_expr(self, pos, c):
         orelse = c[2]
         if isinstance(orelse, ast.If):
             orelse = [ast.ExprStmt(orelse.span, orelse)]
-        return ast.If(self._s(meta), c[0], c[1], orelse)
+        return ast.If(self._s(pos), c[0], c[1], orelse)
 
-    @v_args(meta=True)
-    def for_expr(self, meta, c):
-        return ast.For(self._s(meta), [str(t) for t in c[:-2]], c[-2], c[-1])
+    def for_expr(self, pos, c):
+        return ast.For(self._s(pos), [str(t) for t in c[:-2]], c[-2], c[-1])
 
-    @v_args(meta=True)
-    def repeat_expr(self, meta, c):
-        return ast.Repeat(self._s(meta), c[0], c[1])
+    def repeat_expr(self, pos, c):
+        return ast.Repeat(self._s(pos), c[0], c[1])
 
 
 # Long lists of expected tokens are summarised by what they begin or continue.
@@ -367,7 +325,7 @@ _SUMMARIES = (
     (
         "an operator",
         {"PLUS", "STAR"},
-        "PLUS MINUS STAR SLASH DSLASH PERCENT __ANON_1 COMP_OP AND OR DOT AS LPAR LSQB",
+        "PLUS MINUS STAR SLASH DSLASH PERCENT POW COMP_OP AND OR DOT AS LPAR LSQB",
     ),
     ("a statement", {"OUT", "INPUT"}, "OUT INPUT AUX INIT SEMICOLON"),
 )
@@ -414,13 +372,13 @@ _STMT_KEYWORDS = (
 )
 
 
-def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
+def _diagnose(exc: Problem, file: str, text: str) -> Diagnostic:
     """One syntax error, in words, pointing at the culprit."""
     parser = _lark()
     line, col = exc.line, exc.column
     hint = None
     notes: list[Note] = []
-    if isinstance(exc, UnexpectedCharacters):
+    if exc.token is None:  # a character that starts no token
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         msg = f"unexpected character {ch!r}"
         if ch == "'":
@@ -434,8 +392,8 @@ def _diagnose(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
         elif not ch.isprintable() or not ch.isascii():
             hint = "netdsl source is plain ASCII outside strings and comments"
         return Diagnostic("E102", msg, Span(file, line, col, line, col + 1), hint)
-    if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
-        expected = getattr(exc, "expected", None) or []
+    if exc.token.type == "$END":
+        expected = exc.expected
         # Just after the last character that is not white space; lines are counted
         # by '\n' only, as Lark counts them (not str.splitlines, which also breaks at
         # '\r', '\x0c' and other separators).
@@ -507,7 +465,7 @@ _KEYWORDS = {k: k for k in "network block import input out aux init repeat for i
 }
 
 
-def _misspelt_keyword(text: str, tok: Token, expected) -> tuple[str, str] | None:
+def _misspelt_keyword(text: str, tok: Tok, expected) -> tuple[str, str] | None:
     """A misspelt keyword behind a syntax error: the unexpected name itself (`netwrk N`),
     or a word before it on its line: a statement's first word that is not assigned to
     (`inpt x: 3x8x8`), or a word after '->' or '=' followed by more (`-> reapeat 3 {`)."""
@@ -536,11 +494,7 @@ def _misspelt_keyword(text: str, tok: Token, expected) -> tuple[str, str] | None
     return None
 
 
-def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> NetdslError:
-    return NetdslError(_diagnose(exc, file, text))
-
-
-def _token_words(tok: Token) -> str:
+def _token_words(tok: Tok) -> str:
     kinds = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape"}
     if tok.type in kinds:
         return f"{kinds[tok.type]} {tok.value!r}"
@@ -595,7 +549,7 @@ def _word_around(text: str, pos: int) -> tuple[int, int]:
     return start, stop
 
 
-def _malformed_number(text: str, tok: Token) -> tuple[int, int] | None:
+def _malformed_number(text: str, tok: Tok) -> tuple[int, int] | None:
     """The extent of a number glued to letters or dots before `tok`, if any."""
     if tok.type not in ("NAME", "INT", "FLOAT", "SHAPE") or tok.start_pos is None:
         return None
@@ -625,20 +579,22 @@ def _is_number_char(ch: str) -> bool:
 
 
 class _Resync:
-    """Panic-mode recovery for Lark's `on_error`: after a syntax error, skip to the next
-    line that starts a statement (or a block, a network, a '}') at the same bracket depth,
-    pop the parser back to the body it belongs to, and carry on from there.
+    """Panic-mode recovery: after a syntax error, skip to the next line that starts a
+    statement (or a block, a network, a '}') at the same bracket depth, cut the parser's
+    stacks back to the body it belongs to, and carry on from there.
     Only the diagnostics are kept; a file with syntax errors produces no AST."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, tables):
         self.text = text
+        self.tables = tables
         self.braces = [
             (off, 1 if ch == "{" else -1) for off, ch in _scan_brackets(text) if ch in "{}"
         ]
         self.starts = list(self._statement_starts())
+        # the terminal of a keyword that starts a line (`out` -> OUT), else a NAME
         self.terminals = {
-            t.pattern.value: t.name for t in _lark().terminals if t.pattern.type == "str"
-        }
+            word: kind for kinds in tables.keywords.values() for word, kind in kinds.items()
+        } | {"}": "RBRACE"}
 
     def _statement_starts(self):
         """(offset, line, column, first word) of each line that may begin a statement."""
@@ -658,11 +614,10 @@ class _Resync:
     def _depth(self, start: int, stop: int) -> int:
         return sum(d for off, d in self.braces if start <= off < stop)
 
-    def __call__(self, exc: UnexpectedInput) -> bool:
-        ip = getattr(exc, "interactive_parser", None)
-        if ip is None or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+    def __call__(self, exc: Problem, run: Run) -> bool:
+        if exc.token is not None and exc.token.type == "$END":
             return False
-        if isinstance(exc, UnexpectedToken):
+        if exc.token is not None:
             pos = exc.token.start_pos
             line_start = self.text.rfind("\n", 0, pos) + 1
             first = self.text[line_start:pos].strip() == ""
@@ -670,8 +625,7 @@ class _Resync:
             pos, first = exc.pos_in_stream, False
         line_end = self.text.find("\n", pos)
         line_end = len(self.text) if line_end < 0 else line_end
-        state = ip.parser_state
-        bodies = [i for i, v in enumerate(state.value_stack) if _is_token(v, "LBRACE")]
+        bodies = [i for i, v in enumerate(run.values) if isinstance(v, Tok) and v.type == "LBRACE"]
         for off, line, col, word in self.starts:
             if off < pos or (pos < off <= line_end) or (off == pos and not first):
                 continue
@@ -680,23 +634,10 @@ class _Resync:
                 continue  # inside a body that began in the skipped text
             level = len(bodies) + depth
             keep = bodies[level - 1] + 1 if level > 0 else 0
-            ttype = self.terminals.get(word, "NAME")
-            token = Token(ttype, word, off, line, col, line, col + len(word), off + len(word))
-            trial = type(state)(
-                state.parse_conf,
-                state.lexer,
-                state.state_stack[: keep + 1],
-                state.value_stack[:keep],
-            )
-            try:
-                trial.feed_token(token)
-            except UnexpectedInput:
+            if not self.tables.accepts(run.states[: keep + 1], self.terminals.get(word, "NAME")):
                 continue
-            del state.state_stack[keep + 1 :]
-            del state.value_stack[keep:]
-            counter = ip.lexer_thread.state.line_ctr
-            counter.char_pos, counter.line, counter.column = off, line, col
-            counter.line_start_pos = off - col + 1
+            run.truncate(keep)
+            run.seek(off, line, col)
             return True
         return False
 
@@ -705,56 +646,48 @@ _LINE_START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=(?!=)|,)?")
 
 
 def _is_token(value, type_: str) -> bool:
-    return isinstance(value, Token) and value.type == type_
+    return isinstance(value, Tok) and value.type == type_
 
 
-def _nesting(tree: Tree, file: str) -> None:
-    """Refuse absurdly deep nesting (E704) before anything recurses over it."""
-    stack = [(tree, 0)]
-    while stack:  # depth-first, leftmost first: the error points where the excess begins
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            meta = node.meta
-            span = None if meta.empty else Span(file, meta.line, meta.column)
-            raise NetdslError(
-                Diagnostic(
-                    "E704",
-                    f"nested more than {MAX_NESTING} levels deep",
-                    span,
-                    hint="flatten the expression, e.g. name intermediate values",
-                )
-            )
-        for i in range(len(node.children) - 1, -1, -1):
-            child = node.children[i]
-            if isinstance(child, Tree):
-                spine = i == 0 and node.data == "chain" and child.data == "chain"
-                stack.append((child, depth if spine else depth + 1))
+def _too_deep(pos, file: str) -> NetdslError:
+    return NetdslError(
+        Diagnostic(
+            "E704",
+            f"nested more than {MAX_NESTING} levels deep",
+            Span(file, pos[0], pos[1]),
+            hint="flatten the expression, e.g. name intermediate values",
+        )
+    )
 
 
-def parse(text: str, file: str = "<input>") -> ast.Module:
+def _run(text: str, file: str, start: str):
+    """Parse `text` from the grammar rule `start`; the value that rule builds."""
+    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark, as Python accepts one
+        text = " " + text[1:]  # (a space keeps the columns as editors show them)
     errors: list[Diagnostic] = []
-    seen: set[int] = set()
     resync = None
+    tables = _tables()
 
-    def on_error(exc: UnexpectedInput) -> bool:
+    def on_error(exc: Problem, run: Run) -> bool:
         nonlocal resync
-        seen.add(id(exc))
         errors.append(_diagnose(exc, file, text))
         if len(errors) >= MAX_SYNTAX_ERRORS:
             return False
         if resync is None:
-            resync = _Resync(text)
-        return resync(exc)
+            resync = _Resync(text, tables)
+        return resync(exc, run)
 
-    _current.parse = (text, file, errors)
+    def on_number(tok) -> None:
+        # A number glued to letters or dots (`12abc`, `1.2.3`, `3x`) is malformed (E104):
+        # newlines are insignificant, so `x = 12abc` would otherwise mean `x = 12; abc`.
+        if tok.type in _NUMBERS and tok.end_pos < len(text) and _is_number_char(text[tok.end_pos]):
+            errors.append(_number_diagnostic(text, file, *_word_around(text, tok.start_pos)))
+
+    run = Run(tables, text, _Builder(file), start)
     try:
-        tree = _lark().parse(text, on_error=on_error)
-    except UnexpectedInput as exc:
-        if id(exc) not in seen:
-            errors.append(_diagnose(exc, file, text))
-        tree = None
-    finally:
-        _current.parse = None
+        value = run.parse(on_error, on_number, max_height=MAX_NESTING)
+    except Problem:
+        value = None
     if errors:
         unique, where = [], set()
         errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
@@ -764,13 +697,17 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
                 where.add(key)
                 unique.append(d)
         raise NetdslError(unique)
-    _nesting(tree, file)
-    try:
-        items = _ToAst(file).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, NetdslError):
-            raise exc.orig_exc from None
-        raise
+    too_deep = getattr(run, "too_deep", None)
+    if too_deep is not None:
+        raise _too_deep(too_deep, file)
+    return value
+
+
+_NUMBERS = frozenset({"INT", "FLOAT", "SHAPE"})
+
+
+def parse(text: str, file: str = "<input>") -> ast.Module:
+    items = _run(text, file, "start")
     module = ast.Module(file=file, source=text)
     for item in items:
         if isinstance(item, ast.Import):
@@ -780,3 +717,9 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
         else:
             module.networks.append(item)
     return module
+
+
+def parse_value(text: str, file: str = "<value>") -> ast.Expr:
+    """One expression on its own (a `-D NAME=VALUE` value), by the grammar's own
+    `define_value` rule: nothing after the expression can smuggle in more program."""
+    return _run(text, file, "define_value")

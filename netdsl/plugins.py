@@ -23,6 +23,8 @@ class Option:
     default: Any = None
     type: Callable[[str], Any] = str
     choices: tuple | None = None
+    minimum: int | None = None  # for numbers: the CLI refuses values outside (exit 2)
+    maximum: int | None = None
 
 
 @dataclass(frozen=True)

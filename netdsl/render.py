@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from netdsl.diagnostics import Diagnostic
+from netdsl.sources import Sources
 from netdsl.sources import line as source_line
 
 # Quoted source lines longer than this are cut to a window around the caret.
@@ -31,7 +32,7 @@ def _excerpt(text: str, col: int, end_col: int | None) -> tuple[str, str]:
     return line, " " * start + "^" + "~" * (width - 1)
 
 
-def render(d: Diagnostic, color: bool = False) -> str:
+def render(d: Diagnostic, color: bool = False, sources: Sources | None = None) -> str:
     def paint(s: str, code: str) -> str:
         return f"\033[{code}m{s}\033[0m" if color else s
 
@@ -39,7 +40,7 @@ def render(d: Diagnostic, color: bool = False) -> str:
     sev = paint(f"{d.severity}[{d.code}]", "1;31" if d.severity == "error" else "1;35")
     out = [f"{paint(where, '1')}{sev}: {d.message}"]
     if d.span is not None:
-        text = source_line(d.span.file, d.span.line)
+        text = source_line(d.span.file, d.span.line, sources)
         if text is not None:
             end = d.span.end_col if d.span.end_line == d.span.line else None
             quoted, carets = _excerpt(text, d.span.col, end)
@@ -52,8 +53,10 @@ def render(d: Diagnostic, color: bool = False) -> str:
     return "\n".join(out)
 
 
-def render_all(diagnostics: list[Diagnostic], color: bool = False) -> str:
-    return "\n".join(render(d, color) for d in diagnostics)
+def render_all(
+    diagnostics: list[Diagnostic], color: bool = False, sources: Sources | None = None
+) -> str:
+    return "\n".join(render(d, color, sources) for d in diagnostics)
 
 
 def to_json(diagnostics: list[Diagnostic]) -> str:

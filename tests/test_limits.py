@@ -49,12 +49,12 @@ def errors(text: str, limits: Limits | None = None, path: str = "limits.net"):
         ),
         # a repeat whose body assigns (not lazy), in a for
         (
-            "y = x\n for i in range(1000000) { repeat 1000 { y = y -> relu } }\n out z = y",
+            "y = x\n for i in range(100000) { repeat 1000 { y = y -> relu } }\n out z = y",
             "E707",
             "repeat loop",
         ),
         # layers built as values, not applied yet
-        ("s = [for i in range(1100000) { relu -> relu }]\n out z = x -> s", "E701", "for loop"),
+        ("s = [for i in range(60000) { relu -> relu }]\n out z = x -> s", "E701", "for loop"),
         # a list that doubles
         ("xs = [relu]\n for i in range(64) { xs = xs + xs }\n out z = x -> xs", "E701", "list"),
         # list repetition

@@ -38,31 +38,33 @@ def listing(folder):
 
 
 @pytest.mark.parametrize(
-    "command",
+    "command, name",
     [
-        ["stats", "-o"],
-        ["stats", "--format", "json", "-o"],
-        ["compile", "-b", "json", "-o"],
-        ["compile", "-b", "mermaid", "-o"],
+        (["stats", "-o"], "result.txt"),
+        (["stats", "--format", "json", "-o"], "result.txt"),
+        (["compile", "-b", "json", "-o"], "result.json"),
+        (["compile", "-b", "mermaid", "-o"], "result.mmd"),
     ],
 )
-def test_a_bad_network_leaves_an_existing_output_untouched(files, command):
-    target = files / "out" / "result.txt"
+def test_a_bad_network_leaves_an_existing_output_untouched(files, command, name):
+    target = files / "out" / name
     target.write_text(OLD)
     r = run(*command, target, files / "bad.net")
     assert r.exit_code == 1 and "error[E202]" in r.output
     assert target.read_text() == OLD
-    assert listing(files / "out") == ["result.txt"]
+    assert listing(files / "out") == [name]
 
 
-@pytest.mark.parametrize("command", [["stats", "-o"], ["compile", "-b", "json", "-o"]])
-def test_a_good_network_replaces_it(files, command):
-    target = files / "out" / "result.txt"
+@pytest.mark.parametrize(
+    "command, name", [(["stats", "-o"], "result.txt"), (["compile", "-b", "json", "-o"], "r.json")]
+)
+def test_a_good_network_replaces_it(files, command, name):
+    target = files / "out" / name
     target.write_text(OLD)
     r = run(*command, target, files / "good.net")
     assert r.exit_code == 0, r.output
     assert target.read_text() != OLD and target.read_text()
-    assert listing(files / "out") == ["result.txt"]
+    assert listing(files / "out") == [name]
 
 
 def test_a_failed_rename_leaves_no_temporary_file(files, monkeypatch):

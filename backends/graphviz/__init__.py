@@ -26,6 +26,9 @@ from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.plugins import Backend, Option
 from netdsl.text import visible
 
+# `dot` at dpi=100000 ran 40 s and took 2.3 GB; a negative dpi ran for ever.
+MIN_DPI, MAX_DPI = 1, 1200
+DOT_TIMEOUT = 120  # seconds: `dot` is killed after this (E806)
 TEXT = ("dot", "gv")
 RENDERED = ("svg", "png", "pdf")
 
@@ -88,6 +91,18 @@ def to_dot(G, depth: int | None = None, rankdir: str = "TB") -> str:
     )
 
 
+def _check_dpi(dpi) -> None:
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise NetdslError(
+            Diagnostic(
+                "E805",
+                f"bad dpi {dpi!r}",
+                None,
+                hint=f"dpi is an integer from {MIN_DPI} to {MAX_DPI}",
+            )
+        )
+
+
 def render(dot_text: str, fmt: str, dpi: int | None = None) -> bytes:
     """Run Graphviz's `dot -T<fmt>` on the text; its output as bytes."""
     exe = shutil.which("dot")
@@ -103,9 +118,25 @@ def render(dot_text: str, fmt: str, dpi: int | None = None) -> bytes:
         )
     cmd = [exe, f"-T{fmt}"]
     if dpi is not None:
+        _check_dpi(dpi)
         cmd.append(f"-Gdpi={int(dpi)}")
     try:
-        done = subprocess.run(cmd, input=dot_text.encode("utf-8"), capture_output=True, check=False)
+        done = subprocess.run(
+            cmd,
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            check=False,
+            timeout=DOT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise NetdslError(
+            Diagnostic(
+                "E806",
+                f"Graphviz's `dot` did not finish rendering .{fmt} in {DOT_TIMEOUT} s",
+                None,
+                hint="write .dot, or draw fewer boxes with --depth",
+            )
+        ) from None
     except OSError as exc:
         raise NetdslError(
             Diagnostic("E804", f"cannot run Graphviz's `dot`: {exc.strerror or exc}", None)
@@ -152,6 +183,13 @@ backend = Backend(
     unsupported=UNSUPPORTED,
     options=(
         *DIAGRAM_OPTIONS,
-        Option("dpi", "resolution of .png output (Graphviz default: 96)", default=None, type=int),
+        Option(
+            "dpi",
+            "resolution of .png output (Graphviz default: 96)",
+            default=None,
+            type=int,
+            minimum=MIN_DPI,
+            maximum=MAX_DPI,
+        ),
     ),
 )

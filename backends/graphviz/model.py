@@ -41,6 +41,7 @@ DIAGRAM_OPTIONS = (
         "(1: top level only); default: every layer",
         default=None,
         type=int,
+        minimum=1,
     ),
     Option("rankdir", "layout direction", default="TB", type=str, choices=RANKDIRS),
 )

@@ -213,3 +213,9 @@ def test_cli_syntax_error_is_a_diagnostic_and_file_untouched(tmp_path):
     assert r.exit_code == 1
     assert "bad.net:1:17: error[E101]" in r.output
     assert f.read_text() == "network N { x = = }\n"
+
+
+def test_shipped_networks_are_formatted():
+    """CI's `netdsl fmt --check networks/`."""
+    r = CliRunner().invoke(main, ["fmt", "--check", str(ROOT / "networks")])
+    assert r.exit_code == 0, r.output

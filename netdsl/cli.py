@@ -322,3 +322,11 @@ def fmt_command(files, check, diff):
     from netdsl.format.command import run
 
     sys.exit(run(list(files), check, diff, click.echo, color=sys.stderr.isatty()))
+
+
+@main.command()
+def lsp():
+    """Run the language server over stdio (for editors; needs the `lsp` extra)."""
+    from netdsl.lsp import serve
+
+    serve()

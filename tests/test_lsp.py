@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "lsp"
 BAD = ROOT / "tests" / "bad"
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+ASYNC = pytest.mark.asyncio(loop_scope="module")  # one server for the module
 
 
 @pytest_lsp.fixture(
@@ -109,6 +109,7 @@ def _cli_diagnostics(path: Path) -> list[dict]:
     return json.loads(r.stdout)["diagnostics"]
 
 
+@ASYNC
 async def test_shape_error_is_exactly_the_cli_diagnostic_then_disappears(client):
     path = DATA / "shape_error.net"
     uri, diags = await _open(client, path)
@@ -127,6 +128,7 @@ async def test_shape_error_is_exactly_the_cli_diagnostic_then_disappears(client)
     _close(client, uri)
 
 
+@ASYNC
 async def test_error_inside_imported_file_is_reported_on_the_import_line(client):
     uri, diags = await _open(client, DATA / "broken_import.net")
     assert [d.code for d in diags] == ["E201"]
@@ -139,6 +141,7 @@ async def test_error_inside_imported_file_is_reported_on_the_import_line(client)
     _close(client, uri)
 
 
+@ASYNC
 async def test_several_syntax_errors_at_once(client):
     uri, diags = await _open(client, BAD / "syntax_several_errors.net")
     cli = _cli_diagnostics(BAD / "syntax_several_errors.net")
@@ -151,6 +154,7 @@ async def test_several_syntax_errors_at_once(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_hover_on_a_layer_shows_its_output_type(client):
     path = DATA / "classifier.net"
     uri, diags = await _open(client, path)
@@ -178,6 +182,7 @@ async def test_hover_on_a_layer_shows_its_output_type(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_definition_of_an_imported_block(client):
     path = DATA / "classifier.net"
     uri, _ = await _open(client, path)
@@ -202,6 +207,7 @@ async def test_definition_of_an_imported_block(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_references_of_a_block_across_files(client):
     uri, _ = await _open(client, DATA / "lib" / "stem.net")
     refs = await client.text_document_references_async(
@@ -217,6 +223,7 @@ async def test_references_of_a_block_across_files(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_completion_after_conv_paren_lists_its_arguments(client):
     path = DATA / "classifier.net"
     text = path.read_text().replace("-> ConvBN(32, stride=2) as down", "-> conv(")
@@ -235,6 +242,7 @@ async def test_completion_after_conv_paren_lists_its_arguments(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_symbols_inlay_hints_and_formatting(client):
     path = DATA / "classifier.net"
     uri, _ = await _open(client, path)
@@ -269,6 +277,7 @@ async def test_symbols_inlay_hints_and_formatting(client):
     _close(client, uri)
 
 
+@ASYNC
 async def test_never_crashes_on_the_bad_corpus(client):
     for path in sorted(BAD.glob("*.net")):
         text = path.read_bytes().decode("utf-8", errors="replace")  # as an editor would
@@ -288,6 +297,7 @@ async def test_never_crashes_on_the_bad_corpus(client):
         _close(client, uri)
 
 
+@ASYNC
 async def test_never_crashes_on_random_edits_and_keeps_up(client):
     """Random deletions, insertions and swaps of a real network, sent faster than they
     can be analysed: every request is answered, and the last text's diagnostics win."""

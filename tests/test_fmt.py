@@ -219,3 +219,46 @@ def test_shipped_networks_are_formatted():
     """CI's `netdsl fmt --check networks/`."""
     r = CliRunner().invoke(main, ["fmt", "--check", str(ROOT / "networks")])
     assert r.exit_code == 0, r.output
+
+
+def test_any_spacing_and_line_breaks_format_to_the_same_meaning():
+    """Shipped networks with random spaces, tabs and line breaks between their tokens:
+    fmt is idempotent on each and keeps its syntax tree and comments (whitespace is
+    insignificant, so every variant that parses means what the original means)."""
+    import random
+
+    rng = random.Random(13)
+    tried = 0
+    for trial in range(120):
+        text = NETWORKS[trial % len(NETWORKS)].read_text(encoding="utf-8")
+        out, prev = [], None
+        for tok in tokenize(text):
+            if tok.kind == "NL":
+                out.append("\n")
+                continue
+            # Glue only next to punctuation: two words glued would be one word.
+            r = rng.random() if "OP" in (tok.kind, prev) else rng.choice([0, 0.75, 0.9, 0.96])
+            prev = tok.kind
+            sep = (
+                " "
+                if r < 0.5
+                else ""
+                if r < 0.7
+                else "  "
+                if r < 0.85
+                else "\n"
+                if r < 0.95
+                else "\t"
+            )
+            out.append((" " if tok.kind == "COMMENT" else sep) + tok.text)
+        variant = "".join(out)
+        try:
+            tree = parse(variant, "v")
+        except NetdslError:
+            continue  # two tokens glued into another (`as` `x` -> `asx`)
+        tried += 1
+        once = format_source(variant, "v")
+        assert format_text(once) == once
+        assert same_syntax(tree, parse(once, "v"))
+        assert _comments(once) == _comments(variant)
+    assert tried > 60

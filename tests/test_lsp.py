@@ -356,3 +356,18 @@ def test_latency_benchmark_runs_and_stale_work_is_dropped():
     assert result["edit_latency_s"]["n"] == 3
     (published,) = result["burst_analyses_published_per_20_edits"]
     assert 1 <= published < 10
+
+
+@ASYNC
+async def test_ranges_are_in_utf16_units_after_non_ascii_text(client):
+    """LSP columns count UTF-16 code units by default; netdsl's count characters."""
+    text = 'network N {\n    input image: 3x32x32\n    out y = image -> conv(8, 3, pad="😀😀")\n}\n'
+    uri, diags = await _open(client, DATA / "unicode.net", text)
+    (d,) = diags
+    assert d.code == "E304"
+    line = text.split("\n")[2]
+    start = line.index("pad=")  # the argument, as the CLI marks it
+    assert d.range.start == lsp.Position(2, start)
+    # pad="😀😀": 8 characters, 10 UTF-16 units (each emoji is a surrogate pair)
+    assert d.range.end == lsp.Position(2, start + len('pad="😀😀"') + 2)
+    _close(client, uri)

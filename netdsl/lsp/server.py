@@ -152,6 +152,24 @@ class NetdslServer(LanguageServer):
         except Exception:
             return r
 
+    def client_locations(self, locations: list[lsp.Location]) -> list[lsp.Location]:
+        """Ranges into open documents, in the client's position units."""
+        docs = self.workspace.text_documents
+        for loc in locations:
+            if loc.uri in docs:
+                loc.range = self._client_range(docs[loc.uri], loc.range)
+        return locations
+
+    def client_symbols(self, uri: str, symbols: list[lsp.DocumentSymbol]):
+        doc = self.workspace.get_text_document(uri)
+        todo = list(symbols)
+        while todo:
+            s = todo.pop()
+            s.range = self._client_range(doc, s.range)
+            s.selection_range = self._client_range(doc, s.selection_range)
+            todo.extend(s.children or [])
+        return symbols
+
     def server_position(self, uri: str, pos: lsp.Position) -> tuple[int, int]:
         try:
             p = self.workspace.get_text_document(uri).position_from_client_units(pos)
@@ -278,7 +296,7 @@ def build() -> NetdslServer:
         if snap is None:
             return []
         line, char = ls.server_position(uri, params.position)
-        return features.definition(snap, line, char)
+        return ls.client_locations(features.definition(snap, line, char))
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     @_safe([])
@@ -293,7 +311,8 @@ def build() -> NetdslServer:
         modules = await loop.run_in_executor(ls.worker, ls.workspace_modules)
         if snap.program is not None:
             modules = [*snap.program.modules, *modules]
-        return features.references(snap, modules, line, char, params.context.include_declaration)
+        found = features.references(snap, modules, line, char, params.context.include_declaration)
+        return ls.client_locations(found)
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["(", ","])
@@ -321,7 +340,9 @@ def build() -> NetdslServer:
         uri = params.text_document.uri
         await ls.current(uri)
         snap = ls.good.get(uri)
-        return features.document_symbols(snap, snap.module) if snap is not None else []
+        if snap is None:
+            return []
+        return ls.client_symbols(uri, features.document_symbols(snap, snap.module))
 
     @server.feature(lsp.WORKSPACE_SYMBOL)
     @_safe([])

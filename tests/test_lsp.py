@@ -179,6 +179,16 @@ async def test_hover_on_a_layer_shows_its_output_type(client):
     assert "params 4,672" in text  # 16*32*3*3 conv (no bias) + 2*32 batch norm
     assert "block ConvBN(filters, kernel=3, stride=1)" in text
     assert "the unit every stage is built from" in text
+    # On a variable: its binding and type; on the network's name: its signature.
+    line5 = path.read_text().split("\n")[5]
+    h = await client.text_document_hover_async(
+        lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(5, line5.index("x ->")))
+    )
+    assert "x = image -> ConvBN(16)" in h.contents.value and "`32x16x16`" in h.contents.value
+    h = await client.text_document_hover_async(
+        lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(2, 10))
+    )
+    assert "network Tiny(classes=10)" in h.contents.value
     _close(client, uri)
 
 

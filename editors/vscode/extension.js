@@ -16,7 +16,10 @@ function activate(context) {
     {
       documentSelector: [{ scheme: "file", language: "netdsl" }],
       initializationOptions: { inlayHints: config.get("inlayHints", false) },
-      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.net") },
+      synchronize: {
+        configurationSection: "netdsl",
+        fileEvents: vscode.workspace.createFileSystemWatcher("**/*.net"),
+      },
     }
   );
   context.subscriptions.push({ dispose: () => client && client.stop() });

@@ -370,7 +370,8 @@ def build() -> NetdslServer:
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: NetdslServer, params):
         settings = params.settings if isinstance(params.settings, dict) else {}
-        value = settings.get("netdsl", settings).get("inlayHints")
+        section = settings.get("netdsl", settings)
+        value = section.get("inlayHints") if isinstance(section, dict) else None
         if value is not None:
             ls.inlay_hints = bool(value)
 

@@ -11,6 +11,8 @@ networks/resnet152.net (which imports networks/blocks/resnet.net), then:
   from sending the change to receiving them. Edits alternate between a valid change
   (a parameter's default) and an error (a shape error) and back, so the server
   publishes a real analysis each time.
+- hover right after a change (before its diagnostics): answered from the analysis of
+  the changed text, timed from the change.
 - typing bursts: 20 changes 15 ms apart (a fast typist), timed from the last change to
   its diagnostics; also counts how many analyses were published for the burst (stale
   ones are cancelled or dropped, so far fewer than 20).
@@ -160,6 +162,21 @@ async def measure(edits: int, bursts: int) -> dict:
         await asyncio.sleep(0.05)
     assert 0 in counts and any(counts), "the edits should alternate between ok and an error"
 
+    # A hover sent right after a change is answered from that change's analysis.
+    hover = []
+    pool1 = next(i for i, line in enumerate(text.split("\n")) if "as pool1" in line)
+    col = text.split("\n")[pool1].index("maxpool") + 2
+    for k in range(max(3, edits // 3)):
+        sent = time.perf_counter()
+        change(variants[k % 2])
+        reply = await client.request(
+            "textDocument/hover",
+            {"textDocument": {"uri": uri}, "position": {"line": pool1, "character": col}},
+        )
+        hover.append(time.perf_counter() - sent)
+        assert "64x56x56" in reply["result"]["contents"]["value"]
+        await asyncio.sleep(0.05)
+
     burst_lat, burst_published = [], []
     for _ in range(bursts):
         before = len(client.published)
@@ -191,6 +208,11 @@ async def measure(edits: int, bursts: int) -> dict:
             "p95": _pct(single, 0.95),
             "max": max(single),
         },
+        "hover_after_change_s": {
+            "n": len(hover),
+            "median": statistics.median(hover),
+            "max": max(hover),
+        },
         "burst_last_edit_latency_s": {
             "n": len(burst_lat),
             "median": statistics.median(burst_lat) if burst_lat else None,
@@ -218,6 +240,11 @@ def main() -> int:
             f"change -> diagnostics, {e['n']} edits: median {e['median'] * 1000:.0f} ms, "
             f"p95 {e['p95'] * 1000:.0f} ms, max {e['max'] * 1000:.0f} ms "
             f"(target {TARGET_S * 1000:.0f} ms)"
+        )
+        h = r["hover_after_change_s"]
+        print(
+            f"change, then hover at once -> hover answer, {h['n']} times: median "
+            f"{h['median'] * 1000:.0f} ms, max {h['max'] * 1000:.0f} ms"
         )
         if b["n"]:
             print(

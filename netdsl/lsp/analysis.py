@@ -82,22 +82,43 @@ def analyse(path: str, text: str, version: int | None = None) -> Snapshot:
 
 
 def _analyse(snap: Snapshot) -> None:
-    from netdsl.api import load
     from netdsl.loader import load_program
     from netdsl.parser import parse
     from netdsl.sources import register
 
     register(snap.path, snap.text)
-    snap.module = parse(snap.text, snap.path)  # syntax errors: raised, reported
-    snap.program = load_program(snap.path, snap.text)
+    try:
+        snap.program = load_program(snap.path, snap.text)
+    except NetdslError as exc:
+        snap.diagnostics.extend(exc.diagnostics)
+        try:  # the file itself may parse (an import failed): keep its syntax tree
+            snap.module = parse(snap.text, snap.path)
+        except NetdslError:
+            pass
+        return
+    snap.module = snap.program.root
     for net in snap.module.networks:
         try:
-            G = load(snap.path, text=snap.text, network=net.name)
+            G = _elaborate(snap, net.name)
         except NetdslError as exc:
             snap.diagnostics.extend(exc.diagnostics)
             continue
         snap.graphs.append(G)
         snap.diagnostics.extend(G.graph.get("warnings", []))
+
+
+def _elaborate(snap: Snapshot, network: str):
+    """netdsl.api.load's elaboration, on the program already loaded: parsing the file
+    and its imports again for each network would be half of the time of an analysis
+    (benchmarks/lsp_latency.py)."""
+    from netdsl.elaborate import elaborate
+
+    try:
+        return elaborate(snap.program, network)
+    except MemoryError:
+        raise NetdslError(
+            Diagnostic("E705", "out of memory while processing the network", None)
+        ) from None
 
 
 # --------------------------------------------------------------------------- spans

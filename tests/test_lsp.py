@@ -341,6 +341,28 @@ async def test_never_crashes_on_random_edits_and_keeps_up(client):
     _close(client, uri)
 
 
+@ASYNC
+async def test_an_edit_stops_the_analysis_under_way(client):
+    """A network of 400,000 layers takes tens of seconds to elaborate; an edit made
+    while it runs stops it, and the new text's diagnostics come at once."""
+    _track(client)
+    uri = (DATA / "huge.net").as_uri()
+    huge = "network N {\n    input x: 8\n    out y = x -> repeat 400000 { relu }\n}\n"
+    _versions[uri] = 1
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "netdsl", 1, huge))
+    )
+    await asyncio.sleep(0.5)  # the elaboration is under way
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    small = huge.replace("400000", "2").replace("input x: 8", "input x: 3x8x8")
+    diags = await _change(client, uri, small.replace("relu }", "relu } -> linear(4)"))
+    assert [d.code for d in diags] == ["E401"]  # linear on 3x8x8
+    assert loop.time() - start < 10
+    assert _published.get(uri) == 2  # the huge text's analysis was never published
+    _close(client, uri)
+
+
 def test_latency_benchmark_runs_and_stale_work_is_dropped():
     """benchmarks/lsp_latency.py end to end (a short run; the timing target is the
     benchmark's to judge, docs/editors.md): a burst of 20 quick edits is analysed and

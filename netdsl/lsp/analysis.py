@@ -64,12 +64,39 @@ def same_file(a: str, b: str) -> bool:
     return resolve(a) == resolve(b)
 
 
-def analyse(path: str, text: str, version: int | None = None) -> Snapshot:
+class Cancelled(BaseException):
+    """The text being analysed has changed: stop (a BaseException, so that no
+    `except Exception` on the way catches it)."""
+
+
+def _limits(cancelled):
+    """netdsl's default limits, whose layer limit, read as each layer is added, also
+    stops the elaboration once `cancelled` (a threading.Event) is set."""
+    from netdsl.frame import Limits
+
+    class _Limits(Limits):
+        @property
+        def max_layers(self):
+            if cancelled.is_set():
+                raise Cancelled
+            return self._max_layers
+
+        @max_layers.setter
+        def max_layers(self, value):
+            self._max_layers = value
+
+    return _Limits()
+
+
+def analyse(path: str, text: str, version: int | None = None, cancelled=None) -> Snapshot | None:
     """Parse, load the imports and elaborate every network of `text` (the file at
-    `path`, as the editor has it); never raises."""
+    `path`, as the editor has it); never raises. None when `cancelled` (a
+    threading.Event) was set before the analysis finished."""
     snap = Snapshot(path, text, version)
     try:
-        _analyse(snap)
+        _analyse(snap, _limits(cancelled) if cancelled is not None else None)
+    except Cancelled:
+        return None
     except NetdslError as exc:
         snap.diagnostics.extend(exc.diagnostics)
     except RecursionError:
@@ -81,7 +108,7 @@ def analyse(path: str, text: str, version: int | None = None) -> Snapshot:
     return snap
 
 
-def _analyse(snap: Snapshot) -> None:
+def _analyse(snap: Snapshot, limits) -> None:
     from netdsl.loader import load_program
     from netdsl.parser import parse
     from netdsl.sources import register
@@ -99,7 +126,7 @@ def _analyse(snap: Snapshot) -> None:
     snap.module = snap.program.root
     for net in snap.module.networks:
         try:
-            G = _elaborate(snap, net.name)
+            G = _elaborate(snap, net.name, limits)
         except NetdslError as exc:
             snap.diagnostics.extend(exc.diagnostics)
             continue
@@ -107,14 +134,14 @@ def _analyse(snap: Snapshot) -> None:
         snap.diagnostics.extend(G.graph.get("warnings", []))
 
 
-def _elaborate(snap: Snapshot, network: str):
+def _elaborate(snap: Snapshot, network: str, limits):
     """netdsl.api.load's elaboration, on the program already loaded: parsing the file
     and its imports again for each network would be half of the time of an analysis
     (benchmarks/lsp_latency.py)."""
     from netdsl.elaborate import elaborate
 
     try:
-        return elaborate(snap.program, network)
+        return elaborate(snap.program, network, limits=limits)
     except MemoryError:
         raise NetdslError(
             Diagnostic("E705", "out of memory while processing the network", None)

@@ -2,9 +2,10 @@
 
 Analysis runs on one worker thread, so the server keeps reading messages while a
 network elaborates. Edits are debounced: a change waits DEBOUNCE seconds for the next
-one, and a change that arrives meanwhile cancels it; an analysis that finishes after
-its document moved on is dropped, never published. Requests about a document wait for
-its analysis to catch up with the text they refer to.
+one, and a change that arrives meanwhile cancels it; a change also stops an analysis of
+the same document already under way (at its next layer: netdsl.lsp.analysis._limits),
+and an analysis that finishes after its document moved on is dropped, never published.
+Requests about a document wait for its analysis to catch up with the text they refer to.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class NetdslServer(LanguageServer):
         self.snapshots: dict[str, Snapshot] = {}  # latest analysis per open document
         self.good: dict[str, Snapshot] = {}  # latest analysis that parsed, per document
         self.pending: dict[str, asyncio.Task] = {}
+        self.cancels: dict[str, threading.Event] = {}  # per document, of the analysis running
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netdsl-analysis")
         self.inlay_hints = False
         self.roots: list[Path] = []
@@ -55,6 +58,9 @@ class NetdslServer(LanguageServer):
         old = self.pending.pop(uri, None)
         if old is not None and not old.done():
             old.cancel()
+        running = self.cancels.pop(uri, None)
+        if running is not None:
+            running.set()  # an elaboration under way stops at its next layer
         self.pending[uri] = asyncio.ensure_future(self._analyse(uri, delay))
 
     async def _analyse(self, uri: str, delay: float) -> None:
@@ -63,8 +69,11 @@ class NetdslServer(LanguageServer):
         doc = self.workspace.get_text_document(uri)
         version, text = doc.version, doc.source
         loop = asyncio.get_running_loop()
-        snap = await loop.run_in_executor(self.worker, analyse, _path(uri), text, version)
-        if self.workspace.get_text_document(uri).version != version:
+        cancelled = self.cancels[uri] = threading.Event()
+        snap = await loop.run_in_executor(
+            self.worker, analyse, _path(uri), text, version, cancelled
+        )
+        if snap is None or self.workspace.get_text_document(uri).version != version:
             return  # stale: a newer analysis is on its way
         self.snapshots[uri] = snap
         if snap.module is not None:
@@ -268,6 +277,9 @@ def build() -> NetdslServer:
         task = ls.pending.pop(uri, None)
         if task is not None:
             task.cancel()
+        running = ls.cancels.pop(uri, None)
+        if running is not None:
+            running.set()
         ls.snapshots.pop(uri, None)
         ls.good.pop(uri, None)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

@@ -468,3 +468,24 @@ def backends():
             click.echo(f"{'':<12}{flag}: {opt.help}{default}")
     for name, why in sorted(found.broken.items()):
         click.echo(f"netdsl: warning: backend '{name}' is installed but broken: {why}", err=True)
+
+
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 and list the files that would change."
+)
+@click.option("--diff", is_flag=True, help="Change nothing; print what would change as a diff.")
+def fmt_command(files, check, diff):
+    """Rewrite .net files (or the .net files under folders) in the canonical layout."""
+    from netdsl.format.command import run
+
+    sys.exit(run(list(files), check, diff, click.echo, color=sys.stderr.isatty()))
+
+
+@main.command()
+def lsp():
+    """Run the language server over stdio (for editors; needs the `lsp` extra)."""
+    from netdsl.lsp import serve
+
+    serve()

@@ -227,6 +227,12 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Init(self._s(meta), str(c[0]), c[1] or [])
 
     @v_args(meta=True)
+    def train_stmt(self, meta, c):
+        pairs = [c[i : i + 2] for i in range(0, len(c), 2)]
+        items = [(str(n), e, _tok_span(self.file, n)) for n, e in pairs]
+        return ast.Train(self._s(meta), items)
+
+    @v_args(meta=True)
     def assign(self, meta, c):
         return ast.Assign(self._s(meta), [str(t) for t in c[:-1]], c[-1])
 
@@ -410,7 +416,7 @@ MAX_NESTING = 100
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
 _STMT_KEYWORDS = (
-    "import block network input out aux init if for repeat".split()  # words starting a line
+    "import block network input out aux init train if for repeat".split()  # words starting a line
 )
 
 

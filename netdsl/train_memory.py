@@ -131,6 +131,9 @@ SAVES: dict[str, Rule] = {
     "add": lambda a, i, o: [],
 }
 
+# Buffers that are int64 (8 bytes, not 4): batch norm's num_batches_tracked.
+INT64_BUFFERS = {"batchnorm": 1}
+
 # Under autocast these ops run on a bf16 copy of their weight, saved for backward.
 CAST_WEIGHTS = {"conv", "linear"}
 # Ops whose result is fp32 under CPU bf16 autocast: LRN's avg_pool3d runs in fp32, and
@@ -223,7 +226,7 @@ def estimate(G: nx.DiGraph, batch: int = 1, dtype: str = "fp32", optimizer: str 
             saved += (c.params - bias) * act
         layers[node] = {
             "activations": saved,
-            "params": (c.params + c.buffers) * 4,
+            "params": (c.params + c.buffers) * 4 + INT64_BUFFERS.get(op, 0) * 4,
             "grads": c.params * 4,
             "optimizer": c.params * 4 * OPTIMIZER_STATES[optimizer],
         }

@@ -39,8 +39,7 @@ def _network_io(G: nx.DiGraph) -> tuple[tuple, int, dict]:
     main = [o for o in outs if not o.get("aux")]
     if len(main) != 1 or any(len(G.nodes[o["node"]]["shape"]) != 1 for o in outs):
         raise _unsupported(
-            "the train backend needs one class-score output (a vector), plus optional aux "
-            "outputs",
+            "the train backend needs one class-score output (a vector), plus optional aux outputs",
             "end the network with e.g. `out logits = x -> linear(classes)`",
         )
     outputs = {main[0]["name"]: 1.0}
@@ -70,8 +69,7 @@ def _sized(recipe: dict, shape: tuple) -> dict:
     h = shape[1]
     recipe = dict(recipe)
     recipe["augment"] = [
-        dict(t, size=h) if "size" in t and t["size"] is None else dict(t)
-        for t in recipe["augment"]
+        dict(t, size=h) if "size" in t and t["size"] is None else dict(t) for t in recipe["augment"]
     ]
     if recipe.get("eval_resize") is None:
         recipe["eval_resize"] = round(h / 0.875)  # 224 -> 256, as torchvision's references

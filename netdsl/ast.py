@@ -140,6 +140,13 @@ class Init(Stmt):
 
 
 @dataclass(slots=True)
+class Train(Stmt):
+    """A training recipe: `train { name = expr ... }` (netdsl/recipe.py reads it)."""
+
+    items: list[tuple[str, Expr, Span]]
+
+
+@dataclass(slots=True)
 class Assign(Stmt):
     targets: list[str]
     expr: Expr

@@ -324,7 +324,50 @@ def check(ctx, file, defines, inputs, network, max_layers, max_bytes, strict, fm
     type=click.Path(allow_dash=True),
     help="Write to this file instead of stdout.",
 )
-def stats(file, defines, inputs, network, max_layers, max_bytes, strict, depth, fmt, output):
+@click.option(
+    "--train",
+    "train_memory",
+    is_flag=True,
+    help="Add the training-memory estimate (activations saved for backward, parameters, "
+    "gradients, optimiser state, peak).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --train: batch size.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="With --train: activation precision (bf16: autocast).",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["sgd", "adam"]),
+    default="sgd",
+    show_default=True,
+    help="With --train: optimiser (sgd with momentum).",
+)
+def stats(
+    file,
+    defines,
+    inputs,
+    network,
+    max_layers,
+    max_bytes,
+    strict,
+    depth,
+    fmt,
+    output,
+    train_memory,
+    batch,
+    dtype,
+    optimizer,
+):
     """Per-layer table of shapes, parameters, MACs, memory and receptive fields, with totals."""
     from netdsl.report import FORMATS, as_json, fold
     from netdsl.stats import analyse
@@ -332,10 +375,20 @@ def stats(file, defines, inputs, network, max_layers, max_bytes, strict, depth, 
     G = _load(file, defines, inputs, network, max_layers, max_bytes, strict)
     _warn(G)
     report = analyse(G)
+    est = None
+    if train_memory:
+        from netdsl.train_memory import attach, estimate
+
+        est = estimate(G, batch=batch, dtype=dtype, optimizer=optimizer)
+        attach(report, est)
     if fmt == "json":
         text = as_json(report)
     else:
         text = FORMATS[fmt](report, fold(report, depth, G.graph["instances"]))
+        if est is not None:
+            from netdsl.train_memory import as_text
+
+            text += "\n" + as_text(est)
     write_output(output, text, protect=_inputs_of(G))
 
 

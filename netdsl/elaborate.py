@@ -229,6 +229,8 @@ class Elaborator(Evaluator, Applier):
                 self.input(stmt, frame)
             elif isinstance(stmt, ast.Init):
                 self.init(stmt, frame)
+            elif isinstance(stmt, ast.Train):
+                self.train(stmt, frame)
             prev = stmt
         return values
 
@@ -386,6 +388,27 @@ class Elaborator(Evaluator, Applier):
                 )
             rule[arg.name] = v.to_dict()
         self.G.graph["init"].append(rule)
+
+    def train(self, stmt: ast.Train, frame: Frame) -> None:
+        """A training recipe (netdsl/recipe.py): data in G.graph["train"] for backends."""
+        from netdsl.recipe import RecipeError, read
+
+        if frame.block is not None:
+            self.fail("E905", "a train section belongs in a network, not a block", stmt.span, frame)
+        if self.G.graph.get("train") is not None:
+            self.fail(
+                "E904",
+                "the network has two train sections",
+                stmt.span,
+                frame,
+                hint="merge them into one",
+            )
+        try:
+            self.G.graph["train"] = read(
+                stmt, lambda e: self.ev(e, frame), lambda n: n in frame.vars
+            )
+        except RecipeError as exc:
+            self.fail(exc.code, exc.message, exc.span, frame, hint=exc.hint)
 
     # --------------------------------------------------------------- applying
     def call_builtin(self, b, args, kwargs, span, frame):

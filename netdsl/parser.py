@@ -213,6 +213,11 @@ class _Builder:
     def init_stmt(self, pos, c):
         return ast.Init(self._s(pos), str(c[0]), c[1] or [])
 
+    def train_stmt(self, pos, c):
+        pairs = [c[i : i + 2] for i in range(0, len(c), 2)]
+        items = [(str(n), e, _tok_span(self.file, n)) for n, e in pairs]
+        return ast.Train(self._s(pos), items)
+
     def assign(self, pos, c):
         return ast.Assign(self._s(pos), [str(t) for t in c[:-1]], c[-1])
 
@@ -368,7 +373,7 @@ MAX_NESTING = 100
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
 _STMT_KEYWORDS = (
-    "import block network input out aux init if for repeat".split()  # words starting a line
+    "import block network input out aux init train if for repeat".split()  # words starting a line
 )
 
 

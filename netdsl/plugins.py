@@ -60,7 +60,7 @@ class Backend:
                 why = self.unsupported.get(op)
                 raise NetdslError(
                     Diagnostic(
-                        "E901",
+                        "E822",
                         f"the {self.name} backend cannot write op '{op}' (layer '{node}')"
                         + (f": {why}" if why else ""),
                         data.get("span"),

@@ -52,6 +52,6 @@ def test_unsupported_op_is_a_clear_error(tmp_path):
     with pytest.raises(NetdslError) as err:
         backend.check_ops(G)
     d = err.value.diagnostics[0]
-    assert d.code == "E901"
+    assert d.code == "E822"
     assert "toy backend cannot write op 'relu'" in d.message and "layer 'relu'" in d.message
     assert (d.span.line, d.span.col) == (3, 32)  # the relu of line 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
+from netdsl.diagnostics import Span
 from netdsl.format.layout import format_text
 from netdsl.parser import parse
 
@@ -23,6 +24,8 @@ def _shape(node):
     """A syntax tree as plain data, without spans (and without the module's file and text)."""
     if isinstance(node, list):
         return [_shape(n) for n in node]
+    if isinstance(node, tuple):  # e.g. a recipe's (name, expr, span) items
+        return tuple(_shape(n) for n in node if not isinstance(n, Span))
     if is_dataclass(node):
         skip = {"span", "file", "source"}
         return (

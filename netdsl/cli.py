@@ -268,17 +268,39 @@ def stats(file, defines, inputs, network, max_layers, depth, fmt, output):
     default=False,
     help="PyTorch: fold batch norm into the preceding convolution (inference).",
 )
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX: opset to write.")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="ONNX: tensors from this .safetensors state_dict of the PyTorch module.",
+)
+@click.option("--seed", type=int, default=None, help="ONNX: seed for drawn weights (default 0).")
 @click.option(
     "-O", "--option", "extra", multiple=True, metavar="KEY=VALUE", help="A backend-specific option."
 )
 def compile(
-    file, defines, inputs, network, max_layers, backend_name, output, depth, rankdir, fold_bn, extra
+    file,
+    defines,
+    inputs,
+    network,
+    max_layers,
+    backend_name,
+    output,
+    depth,
+    rankdir,
+    fold_bn,
+    opset,
+    weights,
+    seed,
+    extra,
 ):
     """Generate code or a diagram from a network."""
     from netdsl.plugins import resolve_backend, resolve_options
 
     backend, fmt = resolve_backend(backend_name, output)
     given = {"depth": depth, "rankdir": rankdir, "fold_bn": fold_bn or None}
+    given |= {"opset": opset, "weights": weights, "seed": seed}
     options = resolve_options(backend, {k: v for k, v in given.items() if v is not None}, extra)
     G = _load(file, defines, inputs, network, max_layers)
     _warn(G)
@@ -286,7 +308,7 @@ def compile(
     write_output(output if output is not None else "-", result)
 
 
-_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn")
+_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn", "opset", "weights", "seed")
 
 
 @main.command()

@@ -1,0 +1,193 @@
+"""Check the ONNX backend against the PyTorch backend on every network (issue 14).
+
+    python benchmarks/onnx_check.py                      # every network under networks/
+    python benchmarks/onnx_check.py networks/lenet5.net  # some
+    python benchmarks/onnx_check.py --markdown out.md    # also write the table
+
+For each network: the generated PyTorch module is built (its own init, then
+random batch-norm statistics) and its state_dict saved with safetensors; the
+onnx backend compiles the network with `--weights` that file; then
+
+  1. onnx.checker.check_model(full_check=True) passes,
+  2. ONNX shape inference (strict, on the model without its value_info) gives
+     netdsl's shape, with a symbolic batch, at every layer's value,
+  3. onnxruntime's outputs equal the PyTorch module's eval-mode outputs on the
+     same input (batch 2) within atol 1e-4.
+
+Needs torch, onnx, onnxruntime and safetensors. Exit status 1 if any check fails.
+tests/test_onnx_backend.py runs `verify` on a subset in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ATOL = 1e-4
+
+
+def networks() -> list[Path]:
+    return sorted(p for p in (ROOT / "networks").rglob("*.net") if "blocks" not in p.parts)
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torch_model(G, folder: Path, seed: int = 0):
+    """The generated PyTorch module in eval mode, with random batch-norm statistics
+    (so that they matter) and the parameters its own initialisation drew."""
+    import torch
+    from netdsl.backends.pytorch import generate
+
+    file = folder / f"gen_{G.graph['name']}.py"
+    file.write_text(generate(G, {}, "py"))
+    module = _import(file, f"onnx_check_{G.graph['name']}")
+    torch.manual_seed(seed)
+    model = module.create_model()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.5, 0.5)
+    return model.eval(), module
+
+
+def inferred_shapes(model) -> dict[str, list]:
+    """{value: dims} by ONNX shape inference alone (the model's value_info removed)."""
+    import onnx
+
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]
+    del bare.graph.output[:]
+    for o in model.graph.output:
+        bare.graph.output.add().name = o.name
+    done = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True)
+    out = {}
+    for vi in list(done.graph.value_info) + list(done.graph.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            dims = t.shape.dim
+            out[vi.name] = [d.dim_param if d.HasField("dim_param") else d.dim_value for d in dims]
+    return out
+
+
+def verify(path: Path | str, batch: int = 2, seed: int = 0) -> dict:
+    """Run the three checks on one network; returns figures, raises AssertionError."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from netdsl.backends.onnx import BATCH_DIM, generate
+    from netdsl.backends.onnx.graph import read
+    from safetensors.torch import save_file
+
+    from netdsl.api import load
+
+    path = Path(path)
+    G = load(str(path))
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model, module = torch_model(G, folder, seed)
+        weights = folder / "w.safetensors"
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+        t1 = time.perf_counter()
+        data = generate(G, {"weights": str(weights)}, "onnx")
+        t_compile = time.perf_counter() - t1
+    proto = onnx.load_from_string(data)
+    onnx.checker.check_model(proto, full_check=True)
+
+    net = read(G)
+    shapes = inferred_shapes(proto)
+    values = {n.output[0] for n in proto.graph.node}
+    checked = 0
+    for layer in net.needed():
+        if layer.op == "input" or layer.name not in values:
+            continue
+        got = shapes.get(layer.name)
+        want = [BATCH_DIM, *layer.shape]
+        assert got == want, f"{path.name}: ONNX infers {got} for {layer.name}, netdsl {want}"
+        checked += 1
+    for o in net.main_outputs:
+        want = [BATCH_DIM, *net.layers[o.layer].shape]
+        assert shapes.get(o.name) == want, f"{path.name}: output {o.name}: {shapes.get(o.name)}"
+
+    rng = np.random.default_rng(seed)
+    feeds = {
+        name: rng.standard_normal((batch, *module.INPUT_SHAPES[name]), dtype=np.float32)
+        for name in module.INPUT_SHAPES
+    }
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in net.main_outputs]
+    got = session.run(names, feeds)
+    with torch.no_grad():
+        ref = model(*(torch.from_numpy(feeds[n]) for n in module.INPUT_SHAPES))
+    ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
+    worst = 0.0
+    for name, a, b in zip(names, got, ref, strict=True):
+        b = b.numpy()
+        assert a.shape == b.shape, f"{path.name}: {name} is {a.shape} in ONNX, {b.shape} in torch"
+        diff = float(np.max(np.abs(a - b)))
+        assert diff <= ATOL, f"{path.name}: {name} differs from PyTorch by {diff:.2e} > {ATOL}"
+        worst = max(worst, diff)
+    return {
+        "network": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "nodes": len(proto.graph.node),
+        "initializers": len(proto.graph.initializer),
+        "values_checked": checked,
+        "max_abs_diff": worst,
+        "max_abs_output": max(float(np.max(np.abs(a))) for a in got),
+        "compile_s": t_compile,
+        "total_s": time.perf_counter() - t0,
+        "mbytes": len(data) / 1e6,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("nets", nargs="*", type=Path, help="default: every network under networks/")
+    ap.add_argument("--markdown", type=Path, help="also write the table here")
+    args = ap.parse_args(argv)
+    rows, failed = [], 0
+    head = "| network | nodes | values checked | max abs diff | max abs output | compile s | MB |"
+    print(head)
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
+    for path in args.nets or networks():
+        try:
+            r = verify(path)
+        except AssertionError as exc:
+            failed += 1
+            line = f"| {path} | FAILED: {exc} | | | | | |"
+        else:
+            rows.append(r)
+            line = (
+                f"| {r['network']} | {r['nodes']} | {r['values_checked']} | "
+                f"{r['max_abs_diff']:.1e} | {r['max_abs_output']:.3g} | {r['compile_s']:.2f} | "
+                f"{r['mbytes']:.1f} |"
+            )
+        print(line, flush=True)
+        lines.append(line)
+    print(f"{len(rows)} passed, {failed} failed")
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -100,23 +100,12 @@ def unsupported(net: Network) -> list[Diagnostic]:
     return out
 
 
-def _value_names(net: Network) -> dict[str, str]:
-    """ONNX value of each layer: its name, unless an output of another layer takes it."""
-    taken = {o.name: o.layer for o in net.main_outputs}
-    values = {}
-    for name in net.layers:
-        values[name] = name if taken.get(name, name) == name else f"{name}/value"
-    for inp, layer in net.inputs:
-        values[layer] = inp
-    return values
-
-
 def _tensor_type(shape: tuple[int, ...]) -> onnx.TypeProto:
     return helper.make_tensor_type_proto(TensorProto.FLOAT, [BATCH_DIM, *shape])
 
 
 def build(net: Network, opset: int, tensors: dict[str, np.ndarray], provenance: str):
-    values = _value_names(net)
+    values = graph.value_names(net)
     e = Emitter(net, values)
     needed = net.needed()
     for layer in needed:

@@ -115,6 +115,18 @@ def _source(G: nx.DiGraph) -> str:
     return "<network>"
 
 
+def value_names(net: Network) -> dict[str, str]:
+    """ONNX value of each layer: its name, unless a main output of another layer
+    takes it (`out relu = ...` beside an unnamed relu layer); inputs keep theirs."""
+    taken = {o.name: o.layer for o in net.main_outputs}
+    values = {}
+    for name in net.layers:
+        values[name] = name if taken.get(name, name) == name else f"{name}/value"
+    for inp, layer in net.inputs:
+        values[layer] = inp
+    return values
+
+
 def state_key(layer: str, tensor: str) -> str:
     """The generated PyTorch module's state_dict key for `tensor` of `layer`.
 

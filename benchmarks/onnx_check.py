@@ -13,7 +13,9 @@ onnx backend compiles the network with `--weights` that file; then
      netdsl's shape, with a symbolic batch, at every layer's value,
   3. onnxruntime's outputs equal the PyTorch module's eval-mode outputs on the
      same input (batch 2) within atol 1e-4 (times the largest output where that
-     exceeds 1: see `tolerance`).
+     exceeds 1: see `tolerance`); where they do not, because float32 rounding
+     alone exceeds that in a very deep network, onnxruntime's distance to the
+     module's float64 result must be at most 1.5 x PyTorch's own (float32).
 
 Needs torch, onnx, onnxruntime and safetensors. Exit status 1 if any check fails.
 tests/test_onnx_backend.py runs `verify` on a subset in CI.
@@ -30,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOL = 1e-4
+# Where float32 cannot hold ATOL (ResNet-152: PyTorch in float32 is itself 3.5e-4
+# from float64), onnxruntime must be as close to float64 as PyTorch is, give or take.
+FLOAT32_SLACK = 1.5
 
 
 def tolerance(reference) -> float:
@@ -39,6 +44,19 @@ def tolerance(reference) -> float:
     import numpy as np
 
     return ATOL * max(1.0, float(np.max(np.abs(reference))))
+
+
+def float64_outputs(model, module, feeds) -> list:
+    """The module's outputs in float64 arithmetic (on a copy): the exact result, to
+    tell float32 rounding from a wrong graph."""
+    import copy
+
+    import torch
+
+    exact = copy.deepcopy(model).double()
+    with torch.no_grad():
+        out = exact(*(torch.from_numpy(feeds[n]).double() for n in module.INPUT_SHAPES))
+    return [o.numpy() for o in ([out] if isinstance(out, torch.Tensor) else out)]
 
 
 def networks() -> list[Path]:
@@ -54,10 +72,10 @@ def _import(path: Path, name: str):
 
 def torch_model(G, folder: Path, seed: int = 0):
     """The generated PyTorch module in eval mode, with the parameters its own
-    initialisation drew and random batch-norm statistics: those of one random
-    batch (as training would leave them: activations stay of order one, so that
-    atol 1e-4 is a fair test in float32), then scaled and shifted at random, and
-    random affine parameters."""
+    initialisation drew, random batch-norm affine parameters, and random batch-norm
+    statistics: those of one random batch (as training would leave them, so that
+    activations stay of order one and atol 1e-4 is a fair test in float32), then
+    scaled and shifted at random."""
     import torch
     from netdsl.backends.pytorch import generate
 
@@ -68,6 +86,10 @@ def torch_model(G, folder: Path, seed: int = 0):
     model = module.create_model()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
+        for m in norms:
+            if m.affine:
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
         if norms:
             momenta = [m.momentum for m in norms]
             for m in norms:
@@ -79,9 +101,6 @@ def torch_model(G, folder: Path, seed: int = 0):
         for m in norms:
             m.running_mean.add_(torch.empty_like(m.running_mean).uniform_(-0.1, 0.1))
             m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.8, 1.25))
-            if m.affine:
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
     return model.eval(), module
 
 
@@ -161,12 +180,21 @@ def verify(path: Path | str, batch: int = 2, seed: int = 0) -> dict:
     with torch.no_grad():
         ref = model(*(torch.from_numpy(feeds[n]) for n in module.INPUT_SHAPES))
     ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
-    worst = 0.0
-    for name, a, b in zip(names, got, ref, strict=True):
+    worst, exact, vs64 = 0.0, None, ""
+    for i, (name, a, b) in enumerate(zip(names, got, ref, strict=True)):
         b = b.numpy()
         assert a.shape == b.shape, f"{path.name}: {name} is {a.shape} in ONNX, {b.shape} in torch"
         diff, limit = float(np.max(np.abs(a - b))), tolerance(b)
-        assert diff <= limit, f"{path.name}: {name} differs from PyTorch by {diff:.2e} > {limit}"
+        if diff > limit:
+            # Deep networks: is it float32 rounding? Both against float64 arithmetic.
+            if exact is None:
+                exact = float64_outputs(model, module, feeds)
+            ours, theirs = (float(np.max(np.abs(x - exact[i]))) for x in (a, b))
+            assert ours <= max(limit, FLOAT32_SLACK * theirs), (
+                f"{path.name}: {name} differs from PyTorch by {diff:.2e} > {limit:.2e}, "
+                f"and from float64 by {ours:.2e} (PyTorch in float32: {theirs:.2e})"
+            )
+            vs64 = f"{ours:.1e} (PyTorch {theirs:.1e})"
         worst = max(worst, diff)
     return {
         "network": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
@@ -175,6 +203,7 @@ def verify(path: Path | str, batch: int = 2, seed: int = 0) -> dict:
         "values_checked": checked,
         "max_abs_diff": worst,
         "max_abs_output": max(float(np.max(np.abs(a))) for a in got),
+        "vs_float64": vs64,  # set where float32 rounding exceeds the tolerance
         "compile_s": t_compile,
         "total_s": time.perf_counter() - t0,
         "mbytes": len(data) / 1e6,
@@ -187,21 +216,26 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", type=Path, help="also write the table here")
     args = ap.parse_args(argv)
     rows, failed = [], 0
-    head = "| network | nodes | values checked | max abs diff | max abs output | compile s | MB |"
+    head = (
+        "| network | nodes | values checked | max abs diff | max abs output "
+        "| vs float64 | compile s | MB |"
+    )
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
     print(head)
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
+    print(rule)
+    lines = [head, rule]
     for path in args.nets or networks():
         try:
             r = verify(path)
         except AssertionError as exc:
             failed += 1
-            line = f"| {path} | FAILED: {exc} | | | | | |"
+            line = f"| {path} | FAILED: {exc} | | | | | | |"
         else:
             rows.append(r)
             line = (
                 f"| {r['network']} | {r['nodes']} | {r['values_checked']} | "
-                f"{r['max_abs_diff']:.1e} | {r['max_abs_output']:.3g} | {r['compile_s']:.2f} | "
+                f"{r['max_abs_diff']:.1e} | {r['max_abs_output']:.3g} | {r['vs_float64']} | "
+                f"{r['compile_s']:.2f} | "
                 f"{r['mbytes']:.1f} |"
             )
         print(line, flush=True)

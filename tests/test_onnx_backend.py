@@ -443,3 +443,12 @@ def test_the_onnx_backend_never_imports_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
     assert onnx.load(str(tmp_path / "l.onnx")).graph.name == "LeNet5"
+
+
+def test_a_model_over_two_gigabytes_is_refused_before_any_weight_is_drawn(tmp_path):
+    net = tmp_path / "huge.net"
+    net.write_text("network Huge {\n    input v: 100000\n    out y = v -> linear(6000)\n}\n")
+    with pytest.raises(NetdslError) as e:
+        generate(load(str(net)), {})
+    d = e.value.diagnostics[0]
+    assert d.code == "E824" and "2.2 GiB" in d.message and "2 GiB" in d.message

@@ -6,6 +6,7 @@ and metadata. The result is checked by onnx's checker before it is returned.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -13,7 +14,7 @@ import onnx
 from netdsl.backends.onnx import BATCH_DIM, DEFAULT_OPSET, graph, weights
 from netdsl.backends.onnx.graph import Layer, Network
 from netdsl.backends.onnx.spelling import SPELLINGS, UNSUPPORTED
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import netdsl
 from netdsl.diagnostics import Diagnostic, NetdslError
@@ -127,24 +128,11 @@ def build(net: Network, opset: int, tensors: dict[str, np.ndarray], provenance: 
         for layer in needed
         if layer.op != "input" and values[layer.name] not in out_names
     ]
-    initializers = [numpy_helper.from_array(tensors[k], k) for k in e.used]
-    size = sum(t.nbytes for t in (tensors[k] for k in e.used))
-    if size > MAX_BYTES:
-        raise NetdslError(
-            Diagnostic(
-                "E824",
-                f"{net.name}'s weights take {size / 2**30:.1f} GiB; one ONNX file holds "
-                "at most 2 GiB",
-                None,
-                hint="export the PyTorch module with torch.onnx.export(..., external_data=True)",
-            )
-        )
     g = helper.make_graph(
         e.nodes,
         net.name,
         inputs,
         outputs,
-        initializer=initializers,
         value_info=value_info,
         doc_string=f"{net.name}, from {os.path.basename(net.source)} by netdsl",
     )
@@ -156,6 +144,14 @@ def build(net: Network, opset: int, tensors: dict[str, np.ndarray], provenance: 
         producer_version=netdsl.__version__,
         ir_version=helper.find_min_ir_version_for(opsets),
     )
+    for key in e.used:  # filled in place: make_graph and make_model copy what they get
+        array = tensors.pop(key)
+        t = model.graph.initializer.add()
+        t.name = key
+        t.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        t.dims.extend(array.shape)
+        t.raw_data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        del array
     helper.set_model_props(
         model,
         {
@@ -187,6 +183,19 @@ def write(G, options: dict) -> bytes:
     problems = unsupported(net)
     if problems:
         raise NetdslError(problems[: weights.MAX_REPORTED])
+    size = sum(
+        4 * math.prod(s.param.shape) for s in weights.expected(net).values() if s.param.exported
+    )
+    if size > MAX_BYTES:
+        raise NetdslError(
+            Diagnostic(
+                "E824",
+                f"{net.name}'s weights take {size / 2**30:.1f} GiB; one ONNX file holds "
+                "at most 2 GiB",
+                None,
+                hint="export the PyTorch module with torch.onnx.export(..., external_data=True)",
+            )
+        )
     path = options.get("weights")
     if path:
         tensors = weights.load(str(path), net)
@@ -196,12 +205,13 @@ def write(G, options: dict) -> bytes:
         seed = 0 if seed is None else seed
         tensors = weights.draw(net, seed)
         provenance = f"random, seed {seed}"
-    model = build(net, opset, tensors, provenance)
+    data = build(net, opset, tensors, provenance).SerializeToString()
+    del tensors
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(data)  # the bytes: a model is serialised once, not twice
     except onnx.checker.ValidationError as exc:  # our bug, never the user's
         raise AssertionError(f"the onnx backend wrote an invalid model: {exc}") from exc
-    return model.SerializeToString()
+    return data
 
 
 __all__ = ["DEFAULT_OPSET", "Emitter", "build", "write"]

@@ -63,16 +63,25 @@ def _default(rng, p: Param) -> np.ndarray:
         return np.full(p.shape, value, dtype=p.dtype)
     if isinstance(value, tuple):  # one bound per row
         bounds = np.asarray(value, dtype=np.float32).reshape((-1,) + (1,) * (len(p.shape) - 1))
-        return _uniform(rng, p.shape, -1.0, 1.0) * bounds
+        x = _uniform(rng, p.shape, -1.0, 1.0)
+        x *= bounds
+        return x
     return _uniform(rng, p.shape, -value, value)
 
 
+# In place and in float32: VGG's 100-million-element weights leave no room for copies.
 def _uniform(rng, shape, a: float, b: float) -> np.ndarray:
-    return (rng.random(shape, dtype=np.float32) * (b - a) + a).astype(np.float32, copy=False)
+    x = rng.random(shape, dtype=np.float32)
+    x *= np.float32(b - a)
+    x += np.float32(a)
+    return x
 
 
 def _normal(rng, shape, mean: float, std: float) -> np.ndarray:
-    return (rng.standard_normal(shape, dtype=np.float32) * std + mean).astype(np.float32)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    x *= np.float32(std)
+    x += np.float32(mean)
+    return x
 
 
 def _trunc_normal(rng, shape, mean, std, a, b) -> np.ndarray:

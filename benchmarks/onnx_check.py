@@ -227,9 +227,9 @@ def main(argv=None) -> int:
     for path in args.nets or networks():
         try:
             r = verify(path)
-        except AssertionError as exc:
+        except Exception as exc:  # noqa: BLE001 - every network gets its row
             failed += 1
-            line = f"| {path} | FAILED: {exc} | | | | | | |"
+            line = f"| {path} | FAILED: {type(exc).__name__}: {exc} | | | | | | |"
         else:
             rows.append(r)
             line = (

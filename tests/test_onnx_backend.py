@@ -200,6 +200,22 @@ def test_compile_with_weights_through_the_cli_gives_pytorch_logits(tmp_path):
     assert np.max(np.abs(logits - ref)) <= CHECK.tolerance(ref)
 
 
+def test_a_torchvision_state_dict_loads_into_its_mirror(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    weights = tmp_path / "tv.safetensors"
+    save_file(reference.state_dict(), str(weights))
+    data = generate(load(str(NETS / "torchvision" / "resnet18.net")), {"weights": str(weights)})
+    x = np.random.default_rng(2).standard_normal((2, 3, 224, 224), dtype=np.float32)
+    (logits,) = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, {"image": x}
+    )
+    with torch.no_grad():
+        ref = reference(torch.from_numpy(x)).numpy()
+    assert np.max(np.abs(logits - ref)) <= CHECK.tolerance(ref)
+
+
 # ---------------------------------------------------------- weights files
 def _lenet_weights(tmp_path, change=None) -> Path:
     G = load(str(NETS / "lenet5.net"))

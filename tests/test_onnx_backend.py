@@ -153,7 +153,7 @@ CI_EQUAL = [
     NETS / "lenet5.net",
     NETS / "googlenet.net",
     NETS / "torchvision" / "googlenet.net",
-    NETS / "torchvision" / "resnet50.net",
+    # networks/torchvision/resnet50.net: through the CLI, below
     NETS / "inception_naive.net",
     NETS / "inception_reduced.net",
     NETS / "resnet18.net",
@@ -191,12 +191,12 @@ def test_compile_with_weights_through_the_cli_gives_pytorch_logits(tmp_path):
         text=True,
     )
     assert r.returncode == 0, r.stderr
-    x = np.random.default_rng(1).standard_normal((3, 3, 224, 224), dtype=np.float32)
+    x = np.random.default_rng(1).standard_normal((2, 3, 224, 224), dtype=np.float32)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"image": x})
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    assert logits.shape == (3, 1000)
+    assert logits.shape == (2, 1000)
     assert np.max(np.abs(logits - ref)) <= CHECK.tolerance(ref)
 
 

@@ -62,16 +62,17 @@ def _conv_params(layer: Layer) -> list[Param]:
     kh, kw = a["kernel"]
     table = a["table"]
     if table is not None:
-        # ConnectionTableConv2d: one weight tensor per output map (an nn.ParameterList).
+        # ConnectionTableConv2d: one weight tensor per output map, in an nn.ParameterList;
+        # that is a submodule, so its tensors follow the bias in the state_dict.
         fans = [len(entry) * kh * kw for entry in table]
-        out = [
-            Param(f"weight.{i}", (1, len(entry), kh, kw), _bound(fans[i]), "weight")
-            for i, entry in enumerate(table)
-        ]
+        out = []
         if a["bias"]:
             bounds = tuple(1 / f**0.5 for f in fans)
             out.append(Param("bias", (a["filters"],), ("uniform", bounds), "bias"))
-        return out
+        return out + [
+            Param(f"weight.{i}", (1, len(entry), kh, kw), _bound(fans[i]), "weight")
+            for i, entry in enumerate(table)
+        ]
     c = layer.in_shapes[0][0]
     fan_in = c // a["groups"] * kh * kw
     out = [Param("weight", (a["filters"], c // a["groups"], kh, kw), _bound(fan_in), "weight")]

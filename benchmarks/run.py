@@ -52,12 +52,16 @@ ROOT = HERE.parent
 SECTIONS = ("startup", "torchinfo", "scaling", "compile", "runtime")
 PY = sys.executable
 BASELINE = [PY, "-c", "import lark, networkx, jinja2, click"]
+# Backends that write models and may load heavy modules (onnx loads numpy).
+CODE_BACKENDS = ("pytorch", "onnx")
 # Modules `check`, `stats` and the diagram backends must not load.
 HEAVY = (
     "torch",
     "torchvision",
     "torchinfo",
     "numpy",
+    "onnx",
+    "onnxruntime",
     "scipy",
     "pandas",
     "matplotlib",
@@ -318,7 +322,7 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 
 
 def _diagram_backends() -> dict[str, str]:
-    """{backend name: file extension} for every backend that is not pytorch."""
+    """{backend name: file extension} for every backend that writes no model code."""
     try:
         from netdsl.plugins import discover
     except ImportError:
@@ -327,7 +331,7 @@ def _diagram_backends() -> dict[str, str]:
     return {
         name: b.extensions[0]
         for name, b in sorted(found.backends.items())
-        if name != "pytorch" and b.extensions
+        if name not in CODE_BACKENDS and b.extensions
     }
 
 

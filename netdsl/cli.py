@@ -425,6 +425,14 @@ def stats(
     default=False,
     help="PyTorch: fold batch norm into the preceding convolution (inference).",
 )
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX: opset to write.")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="ONNX: tensors from this .safetensors state_dict of the PyTorch module.",
+)
+@click.option("--seed", type=int, default=None, help="ONNX: seed for drawn weights (default 0).")
 @click.option(
     "-O", "--option", "extra", multiple=True, metavar="KEY=VALUE", help="A backend-specific option."
 )
@@ -441,6 +449,9 @@ def compile(
     depth,
     rankdir,
     fold_bn,
+    opset,
+    weights,
+    seed,
     extra,
 ):
     """Generate code or a diagram from a network."""
@@ -449,6 +460,7 @@ def compile(
     backend, fmt = resolve_backend(backend_name, output)
     _check_extension(backend, fmt, output)
     given = {"depth": depth, "rankdir": rankdir, "fold_bn": fold_bn or None}
+    given |= {"opset": opset, "weights": weights, "seed": seed}
     given = {k: v for k, v in given.items() if v is not None}
     options = resolve_options(backend, given, extra)
     _check_options(backend, options, given)
@@ -498,7 +510,7 @@ def _check_options(backend, options, given) -> None:
                 raise click.UsageError(f"{flag} must be {bounds}, not {value}")
 
 
-_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn")
+_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn", "opset", "weights", "seed")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Modules PyTorch lacks, as real Python files; their source is pasted into generated code.
+"""Modules PyTorch lacks, as real Python files pasted into generated code.
 
 Each file here defines one class after the imports every generated file has (`torch`,
 `torch.nn as nn`, `torch.nn.functional as F`). HELPERS maps the class name to its

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from netdsl import __version__
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.output import BrokenStdout, write_output
 
@@ -245,7 +246,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="netdsl")
+@click.version_option(__version__, prog_name="netdsl")  # the one version source
 @click.option(
     "--debug",
     is_flag=True,

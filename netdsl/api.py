@@ -1,6 +1,14 @@
-"""The Python API: from a .net file to the analysed IR."""
+"""The Python API (docs/api.md): load a network into the IR, analyse it, compile it.
+
+`import netdsl` gives these lazily (netdsl/__init__.py), so importing the package costs
+nothing until one is used; nothing here imports a backend's dependencies (torch, onnx)
+before a backend is asked for.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 
 import networkx as nx
 
@@ -13,7 +21,7 @@ from netdsl.passes import run_passes
 
 
 def load(
-    path: str,
+    path: str | os.PathLike | None = None,
     defines: dict | None = None,
     inputs: dict | None = None,
     network: str | None = None,
@@ -24,8 +32,17 @@ def load(
     """Parse, elaborate and type-check a network, then run the passes (netdsl.passes);
     raises NetdslError on bad input.
 
+    `path` names a .net file; with `text`, the source is that text and `path` only names
+    it in diagnostics (and is where its imports are looked up from; default "<text>").
+    `defines` and `inputs` are what -D and --input give: {"classes": 10}, {"image": (3, 32, 32)}.
+
     The error (`.sources`) and the graph (`G.graph["sources"]`) carry the texts of the
     files read, for quoting lines in diagnostics (netdsl.render)."""
+    if path is None:
+        if text is None:
+            raise TypeError("load() needs a path or text=")
+        path = "<text>"
+    path = os.fspath(path)
     program = None
     try:
         program = load_program(path, text, max_bytes=max_bytes)
@@ -56,6 +73,76 @@ def load(
         ) from None
     G.graph["sources"] = program.sources
     return run_passes(G)
+
+
+def analyse(G: nx.DiGraph) -> dict:
+    """The statistics of a loaded network as plain data: what `netdsl stats --format json`
+    prints ("network", "inputs", "outputs", "totals", and one dict per layer in "layers")."""
+    from netdsl.stats import analyse as _analyse
+
+    return _analyse(G)
+
+
+def compile(
+    source: nx.DiGraph | str | os.PathLike,
+    backend: str = "pytorch",
+    options: Mapping | None = None,
+    *,
+    fmt: str | None = None,
+    **load_options,
+) -> str | bytes:
+    """A backend's output for a network: the IR from load(), or a path (loaded with
+    `load_options`, load()'s keywords). `options` are the backend's declared options
+    (`netdsl backends` lists them; -O on the command line), `fmt` one of its formats
+    ("svg"; None: its text form). Returns text, or bytes for binary formats.
+
+    Raises NetdslError for a network the backend cannot write, ValueError for a backend,
+    option or format that does not exist."""
+    from netdsl.plugins import check_option, discover
+
+    if isinstance(source, nx.DiGraph):
+        if load_options:
+            raise TypeError(f"load options {sorted(load_options)} given with a loaded IR")
+        G = source
+    else:
+        G = load(source, **load_options)
+    found = discover()
+    chosen = found.backends.get(backend)
+    if chosen is None:
+        broken = found.broken.get(backend)
+        broken = f" (installed but broken: {broken})" if broken else ""
+        raise ValueError(
+            f"unknown backend {backend!r}{broken}; installed: {', '.join(sorted(found.backends))}"
+        )
+    if fmt is not None and fmt.lower() not in chosen.extensions:
+        raise ValueError(
+            f"the {backend} backend writes {', '.join(chosen.extensions)}, not {fmt!r}"
+        )
+    declared = {o.name: o for o in chosen.options}
+    values = {o.name: o.default for o in chosen.options}
+    for key, value in (options or {}).items():
+        if key not in declared:
+            names = ", ".join(sorted(declared)) or "none"
+            raise ValueError(f"the {backend} backend has no option {key!r}; its options: {names}")
+        try:
+            values[key] = check_option(declared[key], value)
+        except ValueError as exc:
+            raise ValueError(f"option {key} {exc}") from None
+    try:
+        chosen.check_ops(G)
+        return chosen.generate(G, values, fmt.lower() if fmt else None)
+    except NetdslError as exc:
+        if exc.sources is None:
+            exc.sources = G.graph.get("sources")
+        raise
+
+
+def format_error(exc: NetdslError, color: bool = False) -> str:
+    """The error's diagnostics as the command line prints them: file:line:col, the
+    source line with a caret, and the hint."""
+    from netdsl.render import render_all
+
+    return render_all(exc.diagnostics, color=color, sources=exc.sources)
 
 
 def literal(text: str, what: str = "value"):

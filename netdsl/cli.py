@@ -491,24 +491,14 @@ def _check_extension(backend, fmt, output) -> None:
 
 def _check_options(backend, options, given) -> None:
     """Flags and -O values against what the backend declares: a usage error (exit 2)."""
+    from netdsl.plugins import check_option
+
     for opt in backend.options:
-        value = options.get(opt.name)
-        if value is None:
-            continue
         flag = f"--{opt.name.replace('_', '-')}" if opt.name in given else f"-O {opt.name}"
-        if opt.choices is not None:
-            folded = value.upper() if isinstance(value, str) else value
-            choices = {c.upper() if isinstance(c, str) else c: c for c in opt.choices}
-            if folded not in choices:
-                raise click.UsageError(
-                    f"{flag} must be one of {', '.join(map(str, opt.choices))}, not {value!r}"
-                )
-            options[opt.name] = choices[folded]
-        low, high = getattr(opt, "minimum", None), getattr(opt, "maximum", None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if (low is not None and value < low) or (high is not None and value > high):
-                bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-                raise click.UsageError(f"{flag} must be {bounds}, not {value}")
+        try:
+            options[opt.name] = check_option(opt, options.get(opt.name))
+        except ValueError as exc:
+            raise click.UsageError(f"{flag} {exc}") from None
 
 
 _COMPILE_FLAGS = ("depth", "rankdir", "fold_bn", "opset", "weights", "seed")

@@ -136,6 +136,25 @@ def resolve_backend(name: str | None, output: str | None) -> tuple[Backend, str 
     return found.backends["pytorch"], None
 
 
+def check_option(opt: Option, value):
+    """The value as the backend takes it (a choice in its declared spelling, matched
+    without regard to case); ValueError saying what it must be otherwise."""
+    if value is None:
+        return None
+    if opt.choices is not None:
+        folded = value.upper() if isinstance(value, str) else value
+        choices = {c.upper() if isinstance(c, str) else c: c for c in opt.choices}
+        if folded not in choices:
+            raise ValueError(f"must be one of {', '.join(map(str, opt.choices))}, not {value!r}")
+        value = choices[folded]
+    low, high = opt.minimum, opt.maximum
+    if isinstance(value, int) and not isinstance(value, bool):
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise ValueError(f"must be {bounds}, not {value}")
+    return value
+
+
 def resolve_options(backend: Backend, given: dict, extra: tuple[str, ...]) -> dict:
     """Backend options: declared defaults, then the CLI's flags, then -O KEY=VALUE."""
     import click

@@ -125,3 +125,17 @@ def test_errors_carry_diagnostics_and_their_sources(tmp_path):
     shown = netdsl.format_error(info.value)
     assert shown.startswith(f"{net}:3:18: error[{d.code}]")
     assert "nosuchop(3)" in shown and "^" in shown
+
+
+def test_the_design_picture_names_files_that_exist():
+    # docs/design.md's pipeline picture and tables point readers at modules: keep them real.
+    text = (ROOT / "docs" / "design.md").read_text()
+    named = set(re.findall(r"\b((?:netdsl|backends|grammars|tests)/[\w/]+\.(?:py|lark))\b", text))
+    assert len(named) >= 15
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, f"docs/design.md names files that do not exist: {missing}"
+    bare = set(re.findall(r"\b(\w+\.py)\b", text.split("## Pipeline", 1)[1].split("##", 1)[0]))
+    everywhere = {p.name for p in ROOT.glob("netdsl/**/*.py")}
+    everywhere |= {p.name for p in ROOT.glob("backends/**/*.py")}
+    everywhere |= {p.name for p in ROOT.glob("tests/*.py")} | {"x.py"}  # x.py: an -o example
+    assert bare <= everywhere, bare - everywhere

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -393,7 +394,56 @@ def stats(
     write_output(output, text, protect=_inputs_of(G))
 
 
-@main.command()
+class _CompileCommand(click.Command):
+    """`compile`, whose flags for backend options (--depth, --rankdir, --opset, ...) are
+    made from what the installed backends declare (netdsl.plugins.Option): a backend's
+    option is a flag without an edit here, and `--depth 3` means what `-O depth=3` does.
+    They are made when this command parses or shows help, so that no other command
+    loads a backend."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        taken = frozenset(n for p in params for n in (p.name, *p.opts))
+        flags = list(backend_flags(taken).values())
+        help_option = self.get_help_option(ctx)
+        if params and params[-1] is help_option:  # keep -h, --help last in the help text
+            return [*params[:-1], *flags, help_option]
+        return [*params, *flags]
+
+
+@functools.cache
+def backend_flags(taken: frozenset = frozenset()) -> dict[str, click.Option]:
+    """{option name: its compile flag}, for every option an installed backend declares
+    whose name no other compile option has (that one stays reachable as -O NAME=...).
+    A name declared by several backends (depth, rankdir) is one flag."""
+    from netdsl.plugins import discover
+
+    uses: dict[str, list] = {}
+    for backend in sorted(discover().backends.values(), key=lambda b: b.name):
+        for opt in backend.options:
+            uses.setdefault(opt.name, []).append((backend.name, opt))
+    flags = {}
+    for name, declared in uses.items():
+        flag = "--" + name.replace("_", "-")
+        if name in taken or flag in taken or not name.isidentifier():
+            continue
+        first = declared[0][1]
+        help_text = f"{', '.join(b for b, _ in declared)}: {first.help}"
+        if first.default is not None and not isinstance(first.default, bool):
+            help_text += f" (default {first.default})"
+        if all(isinstance(o.default, bool) for _, o in declared):
+            flags[name] = click.Option([flag, name], is_flag=True, default=False, help=help_text)
+            continue
+        if first.choices:
+            metavar = "[" + "|".join(map(str, first.choices)) + "]"
+        else:
+            metavar = {int: "N", float: "X"}.get(first.type, "VALUE")
+        # The text as given: the chosen backend converts it, as it does -O's.
+        flags[name] = click.Option([flag, name], default=None, metavar=metavar, help=help_text)
+    return flags
+
+
+@main.command(cls=_CompileCommand)
 @shared
 @click.option(
     "-b",
@@ -410,31 +460,6 @@ def stats(
     help="Output file ('-' for stdout).",
 )
 @click.option(
-    "--depth",
-    type=int,
-    default=None,
-    help="Diagrams: collapse blocks nested deeper than N (the backend checks N).",
-)
-@click.option(
-    "--rankdir",
-    default=None,
-    help="Diagrams: layout direction (the backend's choices: see `netdsl backends`).",
-)
-@click.option(
-    "--fold-bn",
-    is_flag=True,
-    default=False,
-    help="PyTorch: fold batch norm into the preceding convolution (inference).",
-)
-@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX: opset to write.")
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="ONNX: tensors from this .safetensors state_dict of the PyTorch module.",
-)
-@click.option("--seed", type=int, default=None, help="ONNX: seed for drawn weights (default 0).")
-@click.option(
     "-O", "--option", "extra", multiple=True, metavar="KEY=VALUE", help="A backend-specific option."
 )
 def compile(
@@ -447,22 +472,16 @@ def compile(
     strict,
     backend_name,
     output,
-    depth,
-    rankdir,
-    fold_bn,
-    opset,
-    weights,
-    seed,
     extra,
+    **flags,
 ):
-    """Generate code or a diagram from a network."""
+    """Generate code or a diagram from a network. Backend options are flags (listed
+    below, with the backends that take them) or -O KEY=VALUE."""
     from netdsl.plugins import resolve_backend, resolve_options
 
     backend, fmt = resolve_backend(backend_name, output)
     _check_extension(backend, fmt, output)
-    given = {"depth": depth, "rankdir": rankdir, "fold_bn": fold_bn or None}
-    given |= {"opset": opset, "weights": weights, "seed": seed}
-    given = {k: v for k, v in given.items() if v is not None}
+    given = _given(backend, {k: v for k, v in flags.items() if v is not None and v is not False})
     options = resolve_options(backend, given, extra)
     _check_options(backend, options, given)
     G = _load(file, defines, inputs, network, max_layers, max_bytes, strict)
@@ -470,6 +489,23 @@ def compile(
     backend.check_ops(G)
     result = backend.generate(G, options, fmt)
     write_output(output if output is not None else "-", result, protect=_inputs_of(G))
+
+
+def _given(backend, flags: dict) -> dict:
+    """The flags' texts converted by the chosen backend's declared types (booleans are
+    flags already); a flag the backend does not declare is left to resolve_options."""
+    declared = {o.name: o for o in backend.options}
+    out = {}
+    for name, value in flags.items():
+        opt = declared.get(name)
+        if opt is not None and isinstance(value, str):
+            try:
+                value = opt.type(value)
+            except (TypeError, ValueError):
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"bad value for {flag}: {value!r}") from None
+        out[name] = value
+    return out
 
 
 def _check_extension(backend, fmt, output) -> None:
@@ -501,26 +537,22 @@ def _check_options(backend, options, given) -> None:
             raise click.UsageError(f"{flag} {exc}") from None
 
 
-_COMPILE_FLAGS = ("depth", "rankdir", "fold_bn", "opset", "weights", "seed")
-
-
 @main.command()
 def backends():
     """List the installed backends (and any that failed to load)."""
     from netdsl.plugins import discover
 
     found = discover()
+    flags = backend_flags(frozenset(n for p in compile.params for n in (p.name, *p.opts)))
     for name in sorted(found.backends):
         b = found.backends[name]
         exts = ", ".join("." + e for e in b.extensions)
         click.echo(f"{name:<10} {b.description}  [{exts}]")
         for opt in b.options:
             default = "" if opt.default is None else f" (default {opt.default})"
-            flag = (
-                f"--{opt.name.replace('_', '-')}"
-                if opt.name in _COMPILE_FLAGS
-                else f"-O {opt.name}=..."
-            )
+            flag = f"-O {opt.name}=..."
+            if opt.name in flags:
+                flag = f"{flags[opt.name].opts[0]}, {flag}"
             click.echo(f"{'':<12}{flag}: {opt.help}{default}")
     for name, why in sorted(found.broken.items()):
         click.echo(f"netdsl: warning: backend '{name}' is installed but broken: {why}", err=True)

@@ -15,6 +15,7 @@ from netdsl.plugins import Backend, Option
 
 def generate(G: nx.DiGraph, options: dict | None = None, fmt: str | None = None) -> str:
     from netdsl.backends.pytorch.emit import Writer
+    from netdsl.backends.pytorch.tidy import tidy
 
     options = options or {}
     source = _source_name(G)
@@ -23,7 +24,7 @@ def generate(G: nx.DiGraph, options: dict | None = None, fmt: str | None = None)
         ast.parse(text)
     except SyntaxError as exc:  # our bug, never the user's
         raise AssertionError(f"the PyTorch backend produced invalid Python: {exc}") from exc
-    return text
+    return tidy(text)
 
 
 def _source_name(G: nx.DiGraph) -> str:

@@ -32,9 +32,7 @@ class ConnectionTableConv2d(nn.Module):
             raise ValueError(f"table has {len(table)} entries, expected {out_channels}")
         if any(not 0 <= i < in_channels for entry in table for i in entry):
             raise ValueError(f"table indices must lie in [0, {in_channels})")
-        kh, kw = (
-            (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        )
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         self.table = [list(entry) for entry in table]
         self.stride = stride
         self.padding = padding

@@ -169,6 +169,21 @@ def _quiet_stdout() -> None:
 GC_THRESHOLD = (200_000, 30, 30)  # see _Group.invoke
 
 
+def _record_internal_error(message: str) -> None:
+    """Append an internal error to the file NETDSL_INTERNAL_ERROR_LOG names, if any.
+
+    The test suite sets it so that an internal error in any CLI run, in-process or in a
+    subprocess, fails the session even where the test only looked at the exit code."""
+    log = os.environ.get("NETDSL_INTERNAL_ERROR_LOG")
+    if not log:
+        return
+    try:
+        with open(log, "a", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"{' '.join(sys.argv)!r}: {message}\n")
+    except OSError:
+        pass
+
+
 class _Group(click.Group):
     """Bad input never shows a traceback; internal errors say so plainly."""
 
@@ -238,9 +253,10 @@ class _Group(click.Group):
         except Exception as exc:
             if os.environ.get("NETDSL_DEBUG"):
                 raise
+            message = f"netdsl: internal error: {type(exc).__name__}: {exc}"
+            _record_internal_error(message)
             click.echo(
-                f"netdsl: internal error: {type(exc).__name__}: {exc}\n"
-                "This is a bug in netdsl; set NETDSL_DEBUG=1 for a traceback.",
+                f"{message}\nThis is a bug in netdsl; set NETDSL_DEBUG=1 for a traceback.",
                 err=True,
             )
             sys.exit(3)

@@ -448,6 +448,15 @@ def _diagnose(exc: Problem, file: str, text: str) -> Diagnostic:
         hint = "compare with '=='"
     elif tok.type == "NAME" and "EQUAL" in expected:
         hint = "a missing operator or '->' between two names?"
+    elif "COMMA" in expected and closer in expected and _starts_a_line(text, tok.start_pos):
+        # A list member on the next line with the comma forgotten (often after an
+        # `if { ... }` member): the comma goes where the previous line ends.
+        bl, bc = _line_col(text, len(text[: tok.start_pos].rstrip()))
+        where = Span(file, bl, bc, bl, bc + 1)
+        hint = f"is a ',' missing at the end of line {bl}?"
+        notes.append(Note(f"the previous member ends at {where}", where))
+    elif "COMMA" in expected and closer in expected and tok.type == "NAME":
+        hint = f"is a ',' or '->' missing before '{tok.value}'?"
     elif closer in expected and closer != "RBRACE":
         # Only for an open '(' or '[': a body's '{' is "open" during every statement.
         ch, off = opened[-1]
@@ -460,6 +469,11 @@ def _diagnose(exc: Problem, file: str, text: str) -> Diagnostic:
         word, meant = keyword
         hint = f"did you mean '{meant}' instead of '{word}'?"
     return Diagnostic("E101", msg, span, hint, notes)
+
+
+def _starts_a_line(text: str, pos: int) -> bool:
+    """Whether only white space stands between the start of `pos`'s line and `pos`."""
+    return text[text.rfind("\n", 0, pos) + 1 : pos].strip() == ""
 
 
 # Keywords that begin a statement or an item, and common misspellings' targets.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,24 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config):
     # netdsl.api.load and netdsl.stats.analyse lint the IR after their pass when this is set.
     os.environ["NETDSL_LINT"] = "1"
+    # Every CLI run of the suite (in-process or a subprocess, on any xdist worker) appends
+    # its internal errors here; the session fails if there are any (issue 15).
+    if not hasattr(config, "workerinput"):
+        log = Path(tempfile.mkdtemp(prefix="netdsl-internal-")) / "errors.log"
+        os.environ["NETDSL_INTERNAL_ERROR_LOG"] = str(log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return
+    log = Path(os.environ.get("NETDSL_INTERNAL_ERROR_LOG", ""))
+    if log.name and log.is_file() and log.read_text(encoding="utf-8").strip():
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("netdsl printed internal errors during the suite:", red=True)
+            for line in log.read_text(encoding="utf-8").splitlines():
+                reporter.write_line(f"  {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_addoption(parser):

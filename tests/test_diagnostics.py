@@ -286,6 +286,30 @@ def test_check_json_on_success_lists_warnings(tmp_path):
     assert data["ok"] is True and [d["code"] for d in data["diagnostics"]] == ["W001"]
 
 
+@pytest.mark.parametrize(
+    "text, line, col, hint",
+    [
+        # after an `if { ... }` member the comma is easy to forget (issue 15, item 8)
+        (
+            "network N(f=true) {\n input x: 3x8x8\n out y = x -> [\n  if f { relu }\n"
+            "  conv(4, 3)\n ]\n}",
+            5,
+            3,
+            "is a ',' missing at the end of line 4?",
+        ),
+        (
+            "network N {\n input x: 3x8x8\n out y = x -> [conv(4, 3) relu]\n}",
+            3,
+            27,
+            "is a ',' or '->' missing before 'relu'?",
+        ),
+    ],
+)
+def test_a_missing_comma_in_a_list_is_suggested(text, line, col, hint):
+    (d,) = diagnostics(text)
+    assert (d.code, d.span.line, d.span.col, d.hint) == ("E101", line, col, hint)
+
+
 def test_a_missing_arrow_is_not_silently_accepted():
     (d,) = diagnostics("network N {\n  input x: 3x8x8\n  out y = x -> conv(8, 3) relu\n}")
     assert (d.code, d.span.col, d.hint) == ("E321", 27, "is a '->' missing before it?")

@@ -43,6 +43,16 @@ def load(
             raise TypeError("load() needs a path or text=")
         path = "<text>"
     path = os.fspath(path)
+    if text is None and path.lower().endswith(".json"):
+        # The IR the JSON backend wrote, read back as it was (docs/ir.md).
+        from netdsl.ir_json import read_ir
+
+        given = [
+            flag
+            for flag, value in (("-D", defines), ("--input", inputs), ("--network", network))
+            if value
+        ]
+        return read_ir(path, max_bytes, given)
     program = None
     try:
         program = load_program(path, text, max_bytes=max_bytes)

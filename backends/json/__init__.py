@@ -1,6 +1,8 @@
-"""JSON backend: the analysed IR in networkx's node-link form.
+"""JSON backend: the analysed IR in networkx's node-link form, plus the whole IR.
 
-Load it back with ``networkx.node_link_graph(json.load(f), edges="edges")``.
+Load the summary with ``networkx.node_link_graph(json.load(f), edges="edges")``; the
+"ir" member is the complete IR, losslessly (netdsl.ir_json), which netdsl reads back:
+``netdsl compile model.json -o model.py`` writes what compiling the .net file writes.
 
 Each node (in the IR's order) carries ``op``, ``args``, ``shape``, ``params``,
 ``buffers``, ``macs``, ``receptive_field`` ([h, w], or null for global),
@@ -21,10 +23,9 @@ import math
 import networkx as nx
 
 from netdsl.diagnostics import Span
+from netdsl.ir_json import SCHEMA, SCHEMA_VERSION, encode_graph
 from netdsl.passes import annotation
 from netdsl.plugins import Backend
-
-FORMAT_VERSION = 1
 
 
 def _span(s: Span | None):
@@ -87,8 +88,8 @@ def to_data(G: nx.DiGraph) -> dict:
         H.add_edge(u, v, port=data.get("port", 0))
     g = G.graph
     H.graph.update(
-        format="netdsl-ir",
-        version=FORMAT_VERSION,
+        format=SCHEMA,
+        version=SCHEMA_VERSION,
         name=g.get("name"),
         params=safe(g.get("params", {})),
         inputs=safe(g.get("inputs", {})),
@@ -135,6 +136,7 @@ def to_data(G: nx.DiGraph) -> dict:
 
 def generate(G, options: dict | None = None, fmt: str | None = None) -> str:
     data = to_data(G)
+    data["ir"] = encode_graph(G)
     # ASCII escapes keep every string exact and inert, lone surrogates included (UTF-8
     # cannot encode those); json.loads reads them back as they were.
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"

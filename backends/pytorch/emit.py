@@ -12,6 +12,7 @@ from netdsl.backends.pytorch import names as N
 from netdsl.backends.pytorch import pyexpr as E
 from netdsl.backends.pytorch.classes import DEFAULT, IN, ClassDef, Ctor
 from netdsl.backends.pytorch.helpers import HELPERS
+from netdsl.backends.pytorch.honour import freeze, unhonoured
 from netdsl.backends.pytorch.pyexpr import Atom, Seq, Tree, call, flat
 from netdsl.backends.pytorch.spelling import SPELLING
 from netdsl.backends.pytorch.structure import Builder
@@ -102,6 +103,7 @@ class Writer:
         self.G = G
         self.source = source
         self.builder = Builder(G, fold_bn=fold_bn)
+        self.fold_bn = fold_bn
         self.names = Names()
         self.any_folds = False
 
@@ -463,7 +465,10 @@ class Writer:
                     fixed.append(k)
         doc = f"{G.graph['name']} ({os.path.basename(self.source)})."
         if fixed:
-            doc += " Fixed when compiled: " + ", ".join(fixed) + "."
+            doc += (
+                " Fixed at compile time (not constructor arguments: the code cannot"
+                " recompute the structure they shape): " + ", ".join(fixed) + "."
+            )
         if self.builder.fold:
             doc += (
                 " Batch norm is folded into the convolutions (inference only): load the"
@@ -619,6 +624,11 @@ class Writer:
         G = self.G
         builder = self.builder
         net = builder.run(G.graph["name"])
+        rename = builder.rename_for(None)
+        fixed = unhonoured(G, self.source, net, rename, self.fold_bn)
+        if fixed:
+            freeze(net, {rename[p] for p in fixed})
+            builder.finish_class(net)
         taken = {c.name for c in builder.classes}
         for params in builder.renames.values():
             taken |= set(params.values())

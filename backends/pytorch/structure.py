@@ -357,6 +357,11 @@ class Builder(Unifier):
                 spatial *= d
             if spatial == 1:
                 out_text = self._check_chan(in_chan, env, out_c)
+            elif in_chan is not None:
+                # The spatial dims are known when compiling; the channels may follow a
+                # parameter (honour.py checks that the dims do not).
+                t = E.normalise(f"({in_chan}) * {spatial}")
+                out_text = self._check_chan(t, env, out_c)
         return ctor, out_text
 
     def _inplace_safe(self, node: str) -> bool:

@@ -8,7 +8,9 @@ import torch.nn as nn
 
 
 class VGG11_BN(nn.Module):
-    """VGG11_BN (vgg11_bn.net). Fixed when compiled: bn=True."""
+    """VGG11_BN (vgg11_bn.net). Fixed at compile time (not constructor arguments: the code cannot
+    recompute the structure they shape): bn=True.
+    """
 
     def __init__(self, classes=1000, p=0.5):
         super().__init__()

@@ -8,7 +8,9 @@ import torch.nn as nn
 
 
 class VGG13(nn.Module):
-    """VGG13 (vgg13.net). Fixed when compiled: bn=False."""
+    """VGG13 (vgg13.net). Fixed at compile time (not constructor arguments: the code cannot
+    recompute the structure they shape): bn=False.
+    """
 
     def __init__(self, classes=1000, p=0.5):
         super().__init__()

@@ -54,10 +54,10 @@ class VGGStage2(nn.Module):
 class VGGClassifier(nn.Module):
     """Block VGGClassifier (vgg.net, line 19)."""
 
-    def __init__(self, classes, p=0.5):
+    def __init__(self, in_channels, classes, p=0.5):
         super().__init__()
         self.flatten = nn.Flatten()
-        self.fc6 = nn.Linear(25088, 4096)
+        self.fc6 = nn.Linear(in_channels * 49, 4096)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(p=p)
         self.fc7 = nn.Linear(4096, 4096)
@@ -78,7 +78,9 @@ class VGGClassifier(nn.Module):
 
 
 class VGG16(nn.Module):
-    """VGG16 (vgg16.net). Fixed when compiled: bn=False."""
+    """VGG16 (vgg16.net). Fixed at compile time (not constructor arguments: the code cannot
+    recompute the structure they shape): bn=False.
+    """
 
     def __init__(self, classes=1000):
         super().__init__()
@@ -89,7 +91,7 @@ class VGG16(nn.Module):
             VGGStage2(256, 512),
             VGGStage2(512, 512),
         )
-        self.classifier = VGGClassifier(classes)
+        self.classifier = VGGClassifier(512, classes)
 
     def forward(self, image):
         x = self.features(image)

@@ -16,7 +16,7 @@ import networkx as nx
 
 from netdsl import ast
 from netdsl.apply import Applier
-from netdsl.builtins import BUILTINS, BuiltinError, call_builtin
+from netdsl.builtins import BUILTINS, INIT_FUNCTIONS, BuiltinError, call_builtin
 from netdsl.diagnostics import Diagnostic, NetdslError, Note, Span
 from netdsl.evaluate import Evaluator
 from netdsl.frame import Frame, Limits
@@ -380,11 +380,13 @@ class Elaborator(Evaluator, Applier):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = Initializer("constant", {"value": float(v)})
             if not isinstance(v, Initializer):
+                named = getattr(v, "name", None)
                 self.fail(
                     "E304",
                     f"an initialiser is a number or e.g. normal(0, 0.01), not {type_name(v)}",
                     arg.value.span,
                     frame,
+                    hint=f"call it: {named}()" if named in INIT_FUNCTIONS else None,
                 )
             rule[arg.name] = v.to_dict()
         self.G.graph["init"].append(rule)

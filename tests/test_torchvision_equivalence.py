@@ -25,9 +25,12 @@ NAMES = sorted(p.stem for p in NETWORKS.glob("*.net"))
 # Output equality in the suite: one or two models per family (the script checks all).
 OUTPUTS = {
     "alexnet",
+    "densenet121",
     "googlenet",
     "resnet18",
     "resnet50",
+    "resnext50_32x4d",
+    "squeezenet1_0",
     "vgg11",
     "vgg11_bn",
 }

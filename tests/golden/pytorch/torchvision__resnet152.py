@@ -8,21 +8,35 @@ import torch.nn as nn
 
 
 class Bottleneck(nn.Module):
-    """Block Bottleneck (resnet.net, line 26)."""
+    """Block Bottleneck (resnet.net, line 29)."""
 
-    def __init__(self, in_channels, planes, stride=1, expansion=4, stride_3x3=True):
+    def __init__(
+        self, in_channels, planes, stride=1, expansion=4, stride_3x3=True, groups=1, base_width=64
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(
-            in_channels, planes, kernel_size=1, stride=1 if stride_3x3 else stride, bias=False
+            in_channels,
+            planes * base_width // 64 * groups,
+            kernel_size=1,
+            stride=1 if stride_3x3 else stride,
+            bias=False,
         )
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = nn.BatchNorm2d(planes * base_width // 64 * groups)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=stride if stride_3x3 else 1, padding=1, bias=False
+            planes * base_width // 64 * groups,
+            planes * base_width // 64 * groups,
+            kernel_size=3,
+            stride=stride if stride_3x3 else 1,
+            padding=1,
+            groups=groups,
+            bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = nn.BatchNorm2d(planes * base_width // 64 * groups)
         self.relu_1 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(planes, planes * expansion, kernel_size=1, bias=False)
+        self.conv3 = nn.Conv2d(
+            planes * base_width // 64 * groups, planes * expansion, kernel_size=1, bias=False
+        )
         self.bn3 = nn.BatchNorm2d(planes * expansion)
         if stride != 1 or in_channels != planes * expansion:
             self.downsample = nn.Sequential(

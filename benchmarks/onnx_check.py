@@ -131,8 +131,9 @@ def inferred_shapes(model) -> dict[str, list]:
     return out
 
 
-def verify(path: Path | str, batch: int = 2, seed: int = 0) -> dict:
-    """Run the three checks on one network; returns figures, raises AssertionError."""
+def verify(path: Path | str, batch: int = 2, seed: int = 0, opset: int | None = None) -> dict:
+    """Run the three checks on one network; returns figures, raises AssertionError.
+    opset: the ONNX opset to write (the backend's default if None)."""
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -152,7 +153,8 @@ def verify(path: Path | str, batch: int = 2, seed: int = 0) -> dict:
         weights = folder / "w.safetensors"
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
         t1 = time.perf_counter()
-        data = generate(G, {"weights": str(weights)}, "onnx")
+        options = {"weights": str(weights)} | ({"opset": opset} if opset else {})
+        data = generate(G, options, "onnx")
         t_compile = time.perf_counter() - t1
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto, full_check=True)

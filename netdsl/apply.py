@@ -8,6 +8,7 @@ number their members like nn.Sequential.
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Note, Span
 from netdsl.frame import INT64_MAX, Frame
@@ -16,6 +17,11 @@ from netdsl.ops.base import OpError, fmt_shape, numel
 from netdsl.values import ArgValue, BlockSpec, OpSpec, RepeatSpec, SeqSpec, Spec, Tensor
 
 _CAP = 10**18  # estimates are not counted further
+
+
+def _contents(spec: Spec) -> Spec:
+    """A group's body, as the sequence its members are read from."""
+    return replace(spec, name=None, numbered=False) if isinstance(spec, SeqSpec) else spec
 
 
 def _count(n: int) -> str:
@@ -79,8 +85,9 @@ class Applier:
         raise AssertionError(spec)
 
     def members(self, spec: Spec):
-        """A group's members: nested unnamed sequences and repeats are flattened."""
-        if isinstance(spec, SeqSpec) and spec.name is None:
+        """A group's members: nested unnamed sequences and repeats are flattened, except
+        a list written inside the list, which is a numbered member of its own."""
+        if isinstance(spec, SeqSpec) and spec.name is None and not spec.numbered:
             for item in spec.items:
                 yield from self.members(item)
         elif isinstance(spec, RepeatSpec) and spec.name is None:
@@ -126,7 +133,7 @@ class Applier:
         flat = (
             [m for _ in range(spec.count) for m in self.members(inner)]
             if isinstance(spec, RepeatSpec)
-            else list(self.members(inner.named(None) if isinstance(inner, SeqSpec) else inner))
+            else list(self.members(_contents(inner)))
         )
         x = inputs[0]
         for i, member in enumerate(flat):

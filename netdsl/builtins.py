@@ -114,8 +114,31 @@ def _str(x):
     raise BuiltinError(f"str() cannot convert {type_name(x)}")
 
 
+def _round(x, digits=None):
+    _number("round() argument", x)
+    if digits is None:
+        return round(x)  # to an int, halves to even, as Python's (and torchvision's) round
+    if isinstance(digits, bool) or not isinstance(digits, int):
+        raise BuiltinError(f"round(): digits must be an integer, not {type_name(digits)}")
+    return round(x, digits)
+
+
+def _make_divisible(v, divisor=8, min_value=None):
+    """The nearest multiple of `divisor` to v, at least min_value (divisor by default)
+    and not more than 10% below v: the channel rounding of MobileNet and EfficientNet
+    (torchvision.models._utils._make_divisible)."""
+    _number("make_divisible() value", v)
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise BuiltinError("make_divisible(): divisor must be a positive integer")
+    low = divisor if min_value is None else _number("make_divisible() min_value", min_value)
+    out = max(low, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
 FUNCTIONS = {
     "len": _len,
+    "round": _round,
+    "make_divisible": _make_divisible,
     "range": _range,
     "min": _seq_fn("min", min),
     "max": _seq_fn("max", max),

@@ -18,6 +18,7 @@ from netdsl.values import (
     ArgValue,
     BlockSpec,
     Builtin,
+    LayerList,
     OpSpec,
     Poisoned,
     RepeatSpec,
@@ -25,6 +26,7 @@ from netdsl.values import (
     Spec,
     Tensor,
     a_type,
+    holds_layers,
     seq,
     type_name,
 )
@@ -104,7 +106,14 @@ class Evaluator:
         )
 
     def ev_ListE(self, e, frame):
-        return [self.ev(i, frame) for i in e.items]
+        items = [self.ev(i, frame) for i in e.items]
+        if not holds_layers(items):
+            return items
+        # In a list of layers, an `if` that is not taken (and has no else) adds nothing:
+        # `[if expand { conv(...) }, conv(...)]` is how optional layers are written.
+        return LayerList(
+            v for v, x in zip(items, e.items, strict=True) if v is not None or type(x) is not ast.If
+        )
 
     def ev_TupleE(self, e, frame):
         return tuple(self.ev(i, frame) for i in e.items)
@@ -282,12 +291,12 @@ class Evaluator:
         return spec
 
     # ----------------------------------------------------------------- chains
-    def as_spec(self, v, span, frame, name=None) -> Spec:
+    def as_spec(self, v, span, frame, name=None, inner=False) -> Spec:
         if isinstance(v, Spec):
             return v if name is None else v.named(name)
         if isinstance(v, (list, tuple)):
-            items = [self.as_spec(i, span, frame) for i in v]
-            return seq(items, span, name)
+            items = [self.as_spec(i, span, frame, inner=True) for i in v]
+            return seq(items, span, name, numbered=inner and isinstance(v, LayerList))
         what = a_type(v)
         self.fail(
             "E315",

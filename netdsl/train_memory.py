@@ -112,6 +112,13 @@ SAVES: dict[str, Rule] = {
     "conv": _conv,
     "linear": lambda a, i, o: [_inp()],
     "relu": lambda a, i, o: [_out()],
+    # Each saves its input, and autograd keeps it apart from the output even where the
+    # module runs in place (measured: tests/test_train_memory.py), unlike relu.
+    "relu6": lambda a, i, o: [_inp()],
+    "silu": lambda a, i, o: [_inp()],
+    "hardswish": lambda a, i, o: [_inp()],
+    "hardsigmoid": lambda a, i, o: [_inp()],
+    "gelu": lambda a, i, o: [_inp()],
     "tanh": lambda a, i, o: [_out()],
     "sigmoid": lambda a, i, o: [_out()],
     "softmax": lambda a, i, o: [_out()],

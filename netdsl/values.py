@@ -61,6 +61,9 @@ class BlockSpec(Spec):
 class SeqSpec(Spec):
     items: tuple[Spec, ...] = ()
     total: int = 0
+    # A list of layers written inside another list: one numbered member of the outer
+    # group (nn.Sequential inside nn.Sequential: features.0.0), not flattened into it.
+    numbered: bool = False
 
     @property
     def size(self) -> int:
@@ -79,8 +82,19 @@ class RepeatSpec(Spec):
         return self.count * self.body.size
 
 
-def seq(items: list[Spec], span: Span, name: str | None = None) -> SeqSpec:
-    return SeqSpec(span, name, tuple(items), sum(i.size for i in items))
+def seq(items: list[Spec], span: Span, name: str | None = None, numbered: bool = False) -> SeqSpec:
+    return SeqSpec(span, name, tuple(items), sum(i.size for i in items), numbered)
+
+
+class LayerList(list):
+    """The value of a list literal that holds layers (`[conv(64, 3), relu]`), as opposed
+    to one a `for` or a chain produced: only a literal nests as a numbered group."""
+
+    __slots__ = ()
+
+
+def holds_layers(items: list) -> bool:
+    return any(isinstance(i, Spec) or (isinstance(i, list) and holds_layers(i)) for i in items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,11 +50,41 @@ def test_auto_names_are_deduplicated():
 def test_group_numbering_like_sequential():
     G = build("""
     network N { input x: 3x16x16
-        out y = x -> [conv(4, 3, pad=1), relu, [conv(4, 3) -> relu], maxpool(2)] as features }""")
-    # nested unnamed lists and compositions flatten into the group
+        out y = x -> [conv(4, 3, pad=1), relu, conv(4, 3) -> relu, maxpool(2)] as features }""")
+    # compositions flatten into the group
     assert [n for n in G if n != "x"] == [f"features.{i}" for i in range(5)]
     assert G.graph["groups"]["features"].members == [f"features.{i}" for i in range(5)]
     assert G.nodes["features.4"]["shape"] == (4, 7, 7)  # 16 -> 16 -> (16-2)=14 -> pool 7
+
+
+def test_a_list_inside_a_list_is_a_numbered_member():
+    G = build("""
+    network N { input x: 3x16x16
+        blocks = for c in [4, 8] { [conv(c, 3, pad=1, bias=false), batchnorm, relu] }
+        out y = x -> [[conv(4, 1), relu], blocks, [[conv(8, 1)], maxpool(2)]] as features }""")
+    # Brackets make an nn.Sequential, inside another one too (features.0.0.weight); what
+    # a `for` makes is spliced in, and the bracketed lists in it are members again.
+    assert [n for n in G if n != "x"] == [
+        "features.0.0", "features.0.1",
+        "features.1.0", "features.1.1", "features.1.2",
+        "features.2.0", "features.2.1", "features.2.2",
+        "features.3.0.0", "features.3.1",
+    ]  # fmt: skip
+    assert G.graph["groups"]["features"].members == [f"features.{i}" for i in range(4)]
+    assert G.graph["groups"]["features.3"].members == ["features.3.0", "features.3.1"]
+    assert G.nodes["features.3.1"]["shape"] == (8, 8, 8)
+
+
+def test_an_if_not_taken_adds_nothing_to_a_list():
+    text = """
+    network N(expand=1) { input x: 3x8x8
+        out y = x -> [if expand != 1 { [conv(6, 1), relu] }, [conv(4, 3, pad=1), relu], conv(2, 1)]
+            as conv }"""
+    assert [n for n in build(text) if n != "x"] == ["conv.0.0", "conv.0.1", "conv.1"]
+    G = build(text, defines={"expand": "2"})
+    assert [n for n in G if n != "x"] == [
+        "conv.0.0", "conv.0.1", "conv.1.0", "conv.1.1", "conv.2"
+    ]  # fmt: skip
 
 
 def test_repeat_and_for_in_groups():
@@ -311,3 +341,29 @@ def test_lint_reinfers_types():
     G.graph["groups"]["g"] = type("G", (), {"members": ["missing"]})()
     with pytest.raises(IRError, match="unknown member"):
         lint(G)
+
+
+def _make_divisible(v, divisor, min_value=None):
+    # torchvision.models._utils._make_divisible, copied: the reference
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+@pytest.mark.parametrize("v", [3, 16, 24.5, 32 * 0.75, 1280 * 1.1, 96 * 0.35, 20, 1.0, 7 * 0.5])
+@pytest.mark.parametrize("divisor", [1, 4, 8])
+def test_make_divisible_is_torchvisions(v, divisor):
+    G = build(f"""
+    network N {{ input x: 3x4x4
+        out y = x -> conv(make_divisible({v}, {divisor}), 1) }}""")
+    assert G.nodes["conv"]["shape"][0] == _make_divisible(v, divisor)
+
+
+def test_round_is_pythons():
+    G = build("""
+    network N { input x: 3x4x4
+        out y = x -> conv(round(2.5) + round(3.5) * 10 + round(4.4) * 100, 1) }""")
+    assert G.nodes["conv"]["shape"][0] == 2 + 40 + 400

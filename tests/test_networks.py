@@ -193,6 +193,23 @@ def _expected_init(name: str) -> dict:
             "batchnorm": BN_RULE,
             "linear": {"weight": {"fn": "normal", "args": {"mean": 0, "std": 0.01}}, "bias": ZERO},
         }
+    if name.startswith("densenet"):  # DenseNet.__init__: kaiming_normal_ with its defaults
+        default = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
+        return {
+            "conv": {"weight": {"fn": "kaiming_normal", "args": default}},
+            "batchnorm": BN_RULE,
+            "linear": {"bias": ZERO},
+        }
+    if name.startswith("squeezenet"):  # SqueezeNet.__init__ (but for its final_conv)
+        default = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
+        return {"conv": {"weight": {"fn": "kaiming_uniform", "args": default}, "bias": ZERO}}
+    if name == "mobilenet_v2":  # MobileNetV2.__init__: kaiming_normal_(mode="fan_out")
+        fan_out = {"a": 0.0, "mode": "fan_out", "nonlinearity": "leaky_relu"}
+        return {
+            "conv": {"weight": {"fn": "kaiming_normal", "args": fan_out}, "bias": ZERO},
+            "batchnorm": BN_RULE,
+            "linear": {"weight": {"fn": "normal", "args": {"mean": 0, "std": 0.01}}, "bias": ZERO},
+        }
     return {"conv": {"weight": KAIMING}, "batchnorm": BN_RULE}  # ResNet.__init__
 
 

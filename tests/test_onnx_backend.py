@@ -357,6 +357,13 @@ def test_a_fan_rule_on_a_vector_is_an_error(tmp_path):
     assert "bad_init.net:4:" in render_all(e.value.diagnostics)
 
 
+# Below their opset (HardSwish 14, Gelu 20) ops are written from older operators.
+@pytest.mark.parametrize("opset", [13, 19])
+def test_fallback_spellings_equal_the_pytorch_module(opset):
+    r = CHECK.verify(DATA / "onnx" / "ops.net", opset=opset)
+    assert r["max_abs_diff"] <= 1e-4 * max(1, r["max_abs_output"])
+
+
 # ------------------------------------------------------ opset, batch, metadata
 @pytest.mark.parametrize("opset", [13, 17, DEFAULT_OPSET, "max"])
 def test_opsets_run_in_onnxruntime(opset):
@@ -372,7 +379,7 @@ def test_opsets_run_in_onnxruntime(opset):
             "image": np.ones((1, 3, 23, 19), np.float32),
             "seq": np.ones((1, 6, 10), np.float32),
         }
-        probs, _ = s.run(None, feeds)
+        probs, *_ = s.run(None, feeds)
         assert probs.shape == (1, 5) and abs(probs.sum() - 1) < 1e-5
 
 

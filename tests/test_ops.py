@@ -418,4 +418,4 @@ def test_torch_keywords_cover_every_argument():
 
 def test_aliasing_ops():
     aliasing = {name for name, op in OPS.items() if op.aliases_input}
-    assert aliasing == {"relu", "flatten", "dropout"}
+    assert aliasing == {"relu", "relu6", "silu", "hardswish", "flatten", "dropout"}

@@ -176,6 +176,13 @@ def test_other_ops():
         ("tanh", (3, 2, 2), [], {}, nn.Tanh),
         ("sigmoid", (3, 2, 2), [], {}, nn.Sigmoid),
         ("leaky_relu", (3, 2, 2), [0.1], {}, lambda: nn.LeakyReLU(0.1)),
+        ("relu6", (3, 2, 2), [], {}, nn.ReLU6),
+        ("silu", (5,), [], {}, nn.SiLU),
+        ("hardswish", (3, 2, 2), [], {}, nn.Hardswish),
+        ("hardsigmoid", (3, 2, 2), [], {}, nn.Hardsigmoid),
+        ("gelu", (4, 7), [], {}, nn.GELU),
+        ("gelu", (3, 2, 2), ["tanh"], {}, lambda: nn.GELU(approximate="tanh")),
+        ("gelu", (3, 2, 2), ["erf"], {}, lambda: nn.GELU(approximate="erf")),
         ("softmax", (10,), [], {}, lambda: nn.Softmax(1)),
         ("lrn", (8, 5, 5), [3], {"k": 1}, lambda: nn.LocalResponseNorm(3)),
         ("lrn", (8,), [], {}, lambda: nn.LocalResponseNorm(5)),
@@ -242,11 +249,33 @@ def test_merge_expressions():
         assert said == got, (name, said, got)
 
 
+@pytest.mark.parametrize(
+    "name, positional, reference",
+    [
+        ("relu6", [], F.relu6),
+        ("silu", [], F.silu),
+        ("hardswish", [], F.hardswish),
+        ("hardsigmoid", [], F.hardsigmoid),
+        ("gelu", [], F.gelu),
+        ("gelu", ["tanh"], lambda x: F.gelu(x, approximate="tanh")),
+    ],
+)
+def test_activation_values(name, positional, reference):
+    # Inputs well past the kinks (relu6 clips at 6, the hard ones saturate at +-3).
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 8
+    op = get_op(name)
+    module = build(SPELLING[name].module(op.bind(positional, {}), [(3, 4, 4)]))
+    expected = reference(x.clone())
+    assert (x.abs() > 6).any()
+    assert torch.allclose(module(x.clone()), expected, atol=1e-6)
+
+
 def test_every_op_is_covered():
     covered = {
         "conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
         "global_maxpool", "linear", "flatten", "dropout", "relu", "tanh", "sigmoid",
         "leaky_relu", "softmax", "lrn", "batchnorm", "concat", "add",
+        "relu6", "silu", "hardswish", "hardsigmoid", "gelu",
     }  # fmt: skip
     assert set(OPS) == covered
 

@@ -27,6 +27,7 @@ OUTPUTS = {
     "alexnet",
     "densenet121",
     "googlenet",
+    "mobilenet_v2",
     "resnet18",
     "resnet50",
     "resnext50_32x4d",

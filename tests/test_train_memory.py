@@ -94,3 +94,23 @@ def test_stats_train_bad_dtype_is_a_usage_error():
         main, ["stats", str(ROOT / "networks/lenet5.net"), "--train", "--dtype", "fp8"]
     )
     assert result.exit_code == 2
+
+
+ACTIVATIONS = """
+network Acts {
+    input image: 3x12x12
+    x = image -> conv(8, 3, pad=1) -> relu6 -> conv(8, 3, pad=1) -> silu
+              -> conv(8, 3, pad=1) -> hardswish -> conv(8, 3, pad=1) -> hardsigmoid
+              -> conv(8, 3, pad=1) -> gelu -> conv(8, 3, pad=1) -> gelu("tanh")
+    out y = x -> global_avgpool -> flatten -> linear(4)
+}
+"""
+
+
+def test_activation_rules_equal_saved_tensors(pytorch_module, tmp_path):
+    path = tmp_path / "acts.net"
+    path.write_text(ACTIVATIONS)
+    G, _, module, _ = pytorch_module(path)
+    model = module.create_model()
+    x = torch.randn(2, 3, 12, 12)
+    assert estimate(G, batch=2)["totals"]["activations"] == saved_bytes(model, x)

@@ -30,8 +30,9 @@ def max_opset() -> int:
 class Emitter:
     """What a spelling's emit function writes through: nodes, constants, weights."""
 
-    def __init__(self, net: Network, values: dict[str, str]):
+    def __init__(self, net: Network, values: dict[str, str], opset: int = DEFAULT_OPSET):
         self.net = net
+        self.opset = opset  # spellings fall back to older operators below their opset
         self.values = values  # layer -> ONNX value name
         self.nodes: list[onnx.NodeProto] = []
         self.used: list[str] = []  # state_dict keys the graph reads, first use first
@@ -107,7 +108,7 @@ def _tensor_type(shape: tuple[int, ...]) -> onnx.TypeProto:
 
 def build(net: Network, opset: int, tensors: dict[str, np.ndarray], provenance: str):
     values = graph.value_names(net)
-    e = Emitter(net, values)
+    e = Emitter(net, values, opset)
     needed = net.needed()
     for layer in needed:
         if layer.op != "input":

@@ -8,6 +8,7 @@ tests/test_onnx_backend.py fails when the registry has an op that is in neither.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -299,6 +300,54 @@ def _leaky_relu(e, layer: Layer) -> None:
     e.node("LeakyRelu", [e.input(layer)], e.out(layer), alpha=layer.args["slope"])
 
 
+def _relu6(e, layer: Layer) -> None:
+    lo, hi = e.floats(layer, "min", [0.0], ()), e.floats(layer, "max", [6.0], ())
+    e.node("Clip", [e.input(layer), lo, hi], e.out(layer))
+
+
+def _silu(e, layer: Layer) -> None:
+    x = e.input(layer)
+    e.node("Mul", [x, e.node("Sigmoid", [x], e.tmp(layer, "sigmoid"))], e.out(layer))
+
+
+# PyTorch's hardsigmoid is relu6(x + 3) / 6: ONNX's HardSigmoid with alpha 1/6, beta 1/2.
+_HARD = {"alpha": 1.0 / 6.0, "beta": 0.5}
+
+
+def _hardswish(e, layer: Layer) -> None:
+    x = e.input(layer)
+    if e.opset >= 14:
+        e.node("HardSwish", [x], e.out(layer))
+        return
+    gate = e.node("HardSigmoid", [x], e.tmp(layer, "gate"), **_HARD)
+    e.node("Mul", [x, gate], e.out(layer))
+
+
+def _gelu(e, layer: Layer) -> None:
+    x, approximate = e.input(layer), layer.args["approximate"]
+    if e.opset >= 20:
+        e.node("Gelu", [x], e.out(layer), approximate=approximate)
+        return
+
+    # Below opset 20, PyTorch's formulas: x/2 (1 + erf(x / sqrt 2)), or with
+    # tanh(sqrt(2 / pi) (x + 0.044715 x^3)) in place of the erf.
+    def const(what, v):
+        return e.floats(layer, what, [v], ())
+
+    if approximate == "none":
+        inner = e.node("Div", [x, const("sqrt2", math.sqrt(2.0))], e.tmp(layer, "scaled"))
+        curve = e.node("Erf", [inner], e.tmp(layer, "erf"))
+    else:
+        cube = e.node("Mul", [x, e.node("Mul", [x, x], e.tmp(layer, "x2"))], e.tmp(layer, "x3"))
+        term = e.node("Mul", [cube, const("c", 0.044715)], e.tmp(layer, "cx3"))
+        total = e.node("Add", [x, term], e.tmp(layer, "sum"))
+        inner = e.node("Mul", [total, const("k", math.sqrt(2.0 / math.pi))], e.tmp(layer, "arg"))
+        curve = e.node("Tanh", [inner], e.tmp(layer, "tanh"))
+    lifted = e.node("Add", [curve, const("one", 1.0)], e.tmp(layer, "lifted"))
+    half = e.node("Mul", [x, const("half", 0.5)], e.tmp(layer, "x_half"))
+    e.node("Mul", [half, lifted], e.out(layer))
+
+
 # --------------------------------------------------------------- merges
 def _concat(e, layer: Layer) -> None:
     e.node("Concat", e.inputs(layer), e.out(layer), axis=1)
@@ -321,6 +370,11 @@ SPELLINGS: dict[str, Spelling] = {
     "lrn": Spelling(_lrn),
     "batchnorm": Spelling(_batchnorm, _bn_params),
     "relu": Spelling(_unary("Relu")),
+    "relu6": Spelling(_relu6),
+    "silu": Spelling(_silu),
+    "hardswish": Spelling(_hardswish),
+    "hardsigmoid": Spelling(_unary("HardSigmoid", **_HARD)),
+    "gelu": Spelling(_gelu),
     "tanh": Spelling(_unary("Tanh")),
     "sigmoid": Spelling(_unary("Sigmoid")),
     "leaky_relu": Spelling(_leaky_relu),

@@ -217,6 +217,16 @@ SPELLING: dict[str, Spelling] = {
     # In place, as torchvision writes it; the backend drops inplace=True when the
     # input tensor has another consumer (see docs/ops.md).
     "relu": Spelling(module=_plain("nn.ReLU", TorchArg("inplace", True))),
+    "relu6": Spelling(module=_plain("nn.ReLU6", TorchArg("inplace", True))),
+    "silu": Spelling(module=_plain("nn.SiLU", TorchArg("inplace", True))),
+    "hardswish": Spelling(module=_plain("nn.Hardswish", TorchArg("inplace", True))),
+    "hardsigmoid": Spelling(module=_plain("nn.Hardsigmoid")),
+    "gelu": Spelling(
+        module=lambda a, i: TorchModule(
+            "nn.GELU", tuple(keywords(a, [("approximate", "approximate", "none")]))
+        ),
+        keywords={"approximate": "approximate"},
+    ),
     "tanh": Spelling(module=_plain("nn.Tanh")),
     "sigmoid": Spelling(module=_plain("nn.Sigmoid")),
     "softmax": Spelling(module=_plain("nn.Softmax", TorchArg("dim", 1))),

@@ -22,6 +22,26 @@ def _activation(name: str, doc: str, aliases_input: bool = False) -> OpDef:
 
 # Counted as in place (no new activation memory), as frameworks run it (see docs/ops.md).
 RELU = _activation("relu", "max(0, x)", aliases_input=True)
+# The activations of the mobile networks; torchvision runs the first three in place too.
+RELU6 = _activation("relu6", "min(max(0, x), 6)", aliases_input=True)
+SILU = _activation("silu", "x * sigmoid(x) (swish)", aliases_input=True)
+HARDSWISH = _activation("hardswish", "x * relu6(x + 3) / 6", aliases_input=True)
+HARDSIGMOID = _activation("hardsigmoid", "relu6(x + 3) / 6")
+GELU = OpDef(
+    name="gelu",
+    args=(
+        Arg(
+            "approximate",
+            "str",
+            "none",
+            choices=("none", "tanh"),
+            doc='"none": x * Phi(x), exact; "tanh": the tanh approximation',
+        ),
+    ),
+    shape=_same,
+    doc="Gaussian error linear unit",
+    category="activation",
+)
 TANH = _activation("tanh", "hyperbolic tangent")
 SIGMOID = _activation("sigmoid", "logistic sigmoid")
 SOFTMAX = _activation("softmax", "softmax over channels")
@@ -34,4 +54,4 @@ LEAKY_RELU = OpDef(
     category="activation",
 )
 
-OPS = [RELU, TANH, SIGMOID, LEAKY_RELU, SOFTMAX]
+OPS = [RELU, RELU6, SILU, HARDSWISH, HARDSIGMOID, GELU, TANH, SIGMOID, LEAKY_RELU, SOFTMAX]

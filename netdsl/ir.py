@@ -93,6 +93,23 @@ def in_shapes(G: nx.DiGraph, node: str) -> list[tuple[int, ...]]:
     return [nodes[p]["shape"] for p in inputs_of(G, node)]
 
 
+def training_only(G: nx.DiGraph) -> set[str]:
+    """Nodes only auxiliary outputs use (`aux(w) name = ...`): heads that run in the
+    training forward and not in eval, as torchvision's aux_logits heads."""
+    outs = G.graph.get("outputs", [])
+    aux = [o["node"] for o in outs if o.get("aux")]
+    if not aux:
+        return set()
+    main: set[str] = set()
+    for o in outs:
+        if not o.get("aux"):
+            main |= nx.ancestors(G, o["node"]) | {o["node"]}
+    used: set[str] = set()
+    for n in aux:
+        used |= nx.ancestors(G, n) | {n}
+    return used - main
+
+
 def lint(G: nx.DiGraph) -> None:
     """Check the IR's invariants; raise IRError on the first broken one."""
     if not nx.is_directed_acyclic_graph(G):

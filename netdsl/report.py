@@ -119,13 +119,19 @@ def _mult_adds(macs: int) -> str:
 
 def totals_lines(report: dict) -> list[str]:
     t = report["totals"]
+    train = t.get("train_macs", t["macs"])
     return [
         f"Total params: {t['params']:,}",
         f"Trainable params: {t['trainable_params']:,}",
         f"Non-trainable params: {t['non_trainable_params']:,}",
         f"Buffers (e.g. batchnorm running stats): {t['buffers']:,}",
         _mult_adds(t["macs"]),
-        f"MACs: {t['macs']:,}",
+        f"MACs: {t['macs']:,}" + (" (eval forward)" if train != t["macs"] else ""),
+        *(
+            [f"MACs, training forward (with the aux heads): {train:,}"]
+            if train != t["macs"]
+            else []
+        ),
         f"FLOPs (2 x MACs): {t['flops']:,}",
         f"Activations (elements, incl. inputs): {t['activations']:,}",
         None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netdsl.ir import in_shapes, inputs_of
+from netdsl.ir import in_shapes, inputs_of, training_only
 from netdsl.ops import OPS
 from netdsl.ops.base import Cost, numel
 from netdsl.passes import annotation
@@ -118,7 +118,11 @@ def analyse(G: nx.DiGraph) -> dict:
         )
     params = sum(c.params for c in cost.values())
     buffers = sum(c.buffers for c in cost.values())
-    macs = sum(c.macs for c in cost.values())
+    # MACs are those of the eval forward, the figure torchvision publishes and
+    # FlopCounterMode measures; training-only heads add to train_macs alone.
+    train_macs = sum(c.macs for c in cost.values())
+    heads = training_only(G)
+    macs = train_macs - sum(c.macs for n, c in cost.items() if n in heads)
     input_elems = sum(numel(G.nodes[n]["shape"]) for n in G.graph["inputs"].values())
     activations = input_elems + sum(
         numel(d["shape"])
@@ -146,6 +150,7 @@ def analyse(G: nx.DiGraph) -> dict:
             "buffers": buffers,
             "macs": macs,
             "flops": 2 * macs,
+            "train_macs": train_macs,
             "activations": activations,
             "input_size_mb": round(input_mb, 2),
             "forward_backward_pass_size_mb": round(fwd_bwd, 2),

@@ -303,7 +303,7 @@ def _without_aux(rel: str, heads: tuple[str, ...]) -> tuple[int, int]:
     assert rows, f"no layers under {heads}"
     return (
         s["totals"]["params"] - sum(r["params"] for r in rows),
-        s["totals"]["macs"] - sum(r["macs"] for r in rows),
+        s["totals"]["train_macs"] - sum(r["macs"] for r in rows),
     )
 
 

@@ -33,15 +33,20 @@ def test_params(name):
         assert ours == zoo.published_params(name)
 
 
-# TODO(zoo-classic): totals.macs still counts GoogLeNet's training-only aux heads; remove
-# this exclusion when totals.macs becomes the eval forward.
-AUX_PENDING = {"googlenet"}
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in AUX_PENDING])
+@pytest.mark.parametrize("name", NAMES)
 def test_eval_macs_at_crop_size(name):
     G = load(str(NETWORKS / f"{name}.net"))
     size = zoo.crop_size(name)
     (node,) = G.graph["inputs"].values()
     assert tuple(G.nodes[node]["shape"])[-2:] == (size, size), "declare the crop size as input"
     assert analyse(G)["totals"]["macs"] == zoo.eval_macs(name, size)
+
+
+def test_training_forward_adds_the_aux_heads():
+    # torchvision's GoogLeNet in train mode runs aux1 and aux2 too (FlopCounterMode).
+    model = zoo.build("googlenet").train()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, 3, 224, 224))
+    assert totals("googlenet")["train_macs"] == counter.get_total_flops() // 2

@@ -27,6 +27,7 @@ import networkx as nx
 from netdsl.backends.graphviz.labels import fmt_value, op_summary
 
 from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.ir import training_only
 from netdsl.ops import OPS
 from netdsl.passes import annotation
 from netdsl.plugins import Option
@@ -275,28 +276,12 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _aux_nodes(G: nx.DiGraph) -> set[str]:
-    """Nodes that only auxiliary (training-only) outputs use."""
-    outs = G.graph.get("outputs", [])
-    aux = [o["node"] for o in outs if o.get("aux")]
-    if not aux:
-        return set()
-    main: set[str] = set()
-    for o in outs:
-        if not o.get("aux"):
-            main |= nx.ancestors(G, o["node"]) | {o["node"]}
-    used: set[str] = set()
-    for n in aux:
-        used |= nx.ancestors(G, n) | {n}
-    return used - main
-
-
 def build(G: nx.DiGraph, depth: int | None = None) -> Diagram:
     depth = check_depth(depth)
     cost = annotation(G, "cost")
     order = {n: i for i, n in enumerate(G)}
     boxes, node_parent = _containers(G)
-    aux = _aux_nodes(G)
+    aux = training_only(G)
     instances = G.graph.get("instances", {})
 
     # Each node's containers, outermost first; subtotals and contents.

@@ -23,6 +23,7 @@ import math
 import networkx as nx
 
 from netdsl.diagnostics import Span
+from netdsl.ir import training_only
 from netdsl.ir_json import SCHEMA, SCHEMA_VERSION, encode_graph
 from netdsl.passes import annotation
 from netdsl.plugins import Backend
@@ -61,6 +62,7 @@ def safe(value):
 
 def to_data(G: nx.DiGraph) -> dict:
     cost = annotation(G, "cost")
+    heads = training_only(G)
     rfs = annotation(G, "rf")
     H = nx.DiGraph()
     for node, data in G.nodes(data=True):
@@ -108,7 +110,9 @@ def to_data(G: nx.DiGraph) -> dict:
             "layers": sum(1 for _, d in G.nodes(data=True) if d["op"] != "input"),
             "params": sum(c.params for c in cost.values()),
             "buffers": sum(c.buffers for c in cost.values()),
-            "macs": sum(c.macs for c in cost.values()),
+            # the eval forward, as `stats` (docs/statistics.md); with the aux heads too
+            "macs": sum(c.macs for n, c in cost.items() if n not in heads),
+            "train_macs": sum(c.macs for c in cost.values()),
         },
         instances={
             path: {

@@ -495,3 +495,13 @@ def test_fold_bn_from_the_command_line(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "FOLDED_BATCHNORM" in out.read_text()
+
+
+def test_concatenated_channels_collect_like_terms():
+    import ast
+
+    from netdsl.backends.pytorch.structure import _sum_of_terms
+
+    trees = [ast.parse(t, mode="eval").body for t in ["c + 2 * g", "g", "h * 2", "g"]]
+    # like terms counted, in first-appearance order; `h * 2` is not `2 * h`-shaped, kept
+    assert _sum_of_terms(trees) == "c + 4 * g + h * 2"

@@ -49,6 +49,33 @@ from netdsl.ops import OPS
 # ------------------------------------------------------------------------ builder
 
 
+def _terms(tree: ast.expr) -> list[tuple[ast.expr, int]]:
+    """(term, count) of a sum; `2 * growth` counts growth twice."""
+    if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Add):
+        return _terms(tree.left) + _terms(tree.right)
+    if (
+        isinstance(tree, ast.BinOp)
+        and isinstance(tree.op, ast.Mult)
+        and isinstance(tree.left, ast.Constant)
+        and type(tree.left.value) is int
+    ):
+        return [(tree.right, tree.left.value)]
+    return [(tree, 1)]
+
+
+def _sum_of_terms(trees: list[ast.expr]) -> str:
+    """The concatenated channels as one sum with like terms collected: a dense block's
+    `in_channels + growth + growth + growth` is `in_channels + 3 * growth`."""
+    counts: dict[str, list] = {}
+    for term, n in (t for tree in trees for t in _terms(tree)):
+        counts.setdefault(E.unparse(term), [term, 0])[1] += n
+    total = None
+    for term, n in counts.values():
+        part = term if n == 1 else ast.BinOp(ast.Constant(n), ast.Mult(), term)
+        total = part if total is None else ast.BinOp(total, ast.Add(), part)
+    return E.unparse(total)
+
+
 class Builder(Unifier):
     def __init__(self, G: nx.DiGraph, fold_bn: bool = False):
         self.G = G
@@ -253,11 +280,7 @@ class Builder(Unifier):
         if G.nodes[node]["op"] == "concat":
             if any(t is None for t in texts):
                 return None
-            trees = [E.parse(t) for t in texts]
-            total = trees[0]
-            for t in trees[1:]:
-                total = ast.BinOp(total, ast.Add(), t)
-            return self._check_chan(E.unparse(total), env, c)
+            return self._check_chan(_sum_of_terms([E.parse(t) for t in texts]), env, c)
         return self._check_chan(texts[0], env, c)
 
     def ctor(self, path: str, in_chan: str | None, env: dict, rename: dict):

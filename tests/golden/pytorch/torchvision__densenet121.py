@@ -55,16 +55,10 @@ class DenseBlock(nn.Module):
         super().__init__()
         self.denselayer1 = DenseLayer(in_channels, growth, bn_size=bn_size)
         self.denselayer2 = DenseLayer(in_channels + growth, growth, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth + growth, growth, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(
-            in_channels + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
+        self.denselayer3 = DenseLayer(in_channels + 2 * growth, growth, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + 3 * growth, growth, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + 4 * growth, growth, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + 5 * growth, growth, bn_size=bn_size)
 
     def forward(self, x):
         denselayer1 = self.denselayer1(x)
@@ -89,76 +83,16 @@ class DenseBlock2(nn.Module):
         super().__init__()
         self.denselayer1 = DenseLayer(in_channels, growth, bn_size=bn_size)
         self.denselayer2 = DenseLayer(in_channels + growth, growth, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth + growth, growth, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(
-            in_channels + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
+        self.denselayer3 = DenseLayer(in_channels + 2 * growth, growth, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + 3 * growth, growth, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + 4 * growth, growth, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + 5 * growth, growth, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + 6 * growth, growth, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + 7 * growth, growth, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + 8 * growth, growth, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + 9 * growth, growth, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + 10 * growth, growth, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + 11 * growth, growth, bn_size=bn_size)
 
     def forward(self, x):
         denselayer1 = self.denselayer1(x)
@@ -195,346 +129,28 @@ class DenseBlock3(nn.Module):
         super().__init__()
         self.denselayer1 = DenseLayer(in_channels, growth, bn_size=bn_size)
         self.denselayer2 = DenseLayer(in_channels + growth, growth, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth + growth, growth, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(
-            in_channels + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer13 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer14 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer15 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer16 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer17 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer18 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer19 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer20 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer21 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer22 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer23 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer24 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
+        self.denselayer3 = DenseLayer(in_channels + 2 * growth, growth, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + 3 * growth, growth, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + 4 * growth, growth, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + 5 * growth, growth, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + 6 * growth, growth, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + 7 * growth, growth, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + 8 * growth, growth, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + 9 * growth, growth, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + 10 * growth, growth, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + 11 * growth, growth, bn_size=bn_size)
+        self.denselayer13 = DenseLayer(in_channels + 12 * growth, growth, bn_size=bn_size)
+        self.denselayer14 = DenseLayer(in_channels + 13 * growth, growth, bn_size=bn_size)
+        self.denselayer15 = DenseLayer(in_channels + 14 * growth, growth, bn_size=bn_size)
+        self.denselayer16 = DenseLayer(in_channels + 15 * growth, growth, bn_size=bn_size)
+        self.denselayer17 = DenseLayer(in_channels + 16 * growth, growth, bn_size=bn_size)
+        self.denselayer18 = DenseLayer(in_channels + 17 * growth, growth, bn_size=bn_size)
+        self.denselayer19 = DenseLayer(in_channels + 18 * growth, growth, bn_size=bn_size)
+        self.denselayer20 = DenseLayer(in_channels + 19 * growth, growth, bn_size=bn_size)
+        self.denselayer21 = DenseLayer(in_channels + 20 * growth, growth, bn_size=bn_size)
+        self.denselayer22 = DenseLayer(in_channels + 21 * growth, growth, bn_size=bn_size)
+        self.denselayer23 = DenseLayer(in_channels + 22 * growth, growth, bn_size=bn_size)
+        self.denselayer24 = DenseLayer(in_channels + 23 * growth, growth, bn_size=bn_size)
 
     def forward(self, x):
         denselayer1 = self.denselayer1(x)
@@ -595,150 +211,20 @@ class DenseBlock4(nn.Module):
         super().__init__()
         self.denselayer1 = DenseLayer(in_channels, growth, bn_size=bn_size)
         self.denselayer2 = DenseLayer(in_channels + growth, growth, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth + growth, growth, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(
-            in_channels + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth, growth, bn_size=bn_size
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth + growth + growth + growth + growth + growth + growth + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer13 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer14 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer15 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
-        self.denselayer16 = DenseLayer(
-            in_channels
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
-            growth,
-            bn_size=bn_size,
-        )
+        self.denselayer3 = DenseLayer(in_channels + 2 * growth, growth, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + 3 * growth, growth, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + 4 * growth, growth, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + 5 * growth, growth, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + 6 * growth, growth, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + 7 * growth, growth, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + 8 * growth, growth, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + 9 * growth, growth, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + 10 * growth, growth, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + 11 * growth, growth, bn_size=bn_size)
+        self.denselayer13 = DenseLayer(in_channels + 12 * growth, growth, bn_size=bn_size)
+        self.denselayer14 = DenseLayer(in_channels + 13 * growth, growth, bn_size=bn_size)
+        self.denselayer15 = DenseLayer(in_channels + 14 * growth, growth, bn_size=bn_size)
+        self.denselayer16 = DenseLayer(in_channels + 15 * growth, growth, bn_size=bn_size)
 
     def forward(self, x):
         denselayer1 = self.denselayer1(x)
@@ -792,178 +278,23 @@ class DenseNet121(nn.Module):
                     ("relu0", nn.ReLU(inplace=True)),
                     ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
                     ("denseblock1", DenseBlock(init_features, growth)),
-                    (
-                        "transition1",
-                        Transition(
-                            init_features + growth + growth + growth + growth + growth + growth
-                        ),
-                    ),
-                    (
-                        "denseblock2",
-                        DenseBlock2(
-                            (init_features + growth + growth + growth + growth + growth + growth)
-                            // 2,
-                            growth,
-                        ),
-                    ),
-                    (
-                        "transition2",
-                        Transition(
-                            (init_features + growth + growth + growth + growth + growth + growth)
-                            // 2
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                        ),
-                    ),
+                    ("transition1", Transition(init_features + 6 * growth)),
+                    ("denseblock2", DenseBlock2((init_features + 6 * growth) // 2, growth)),
+                    ("transition2", Transition((init_features + 6 * growth) // 2 + 12 * growth)),
                     (
                         "denseblock3",
-                        DenseBlock3(
-                            (
-                                (
-                                    init_features
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                )
-                                // 2
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                            )
-                            // 2,
-                            growth,
-                        ),
+                        DenseBlock3(((init_features + 6 * growth) // 2 + 12 * growth) // 2, growth),
                     ),
                     (
                         "transition3",
                         Transition(
-                            (
-                                (
-                                    init_features
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                )
-                                // 2
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                            )
-                            // 2
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
+                            ((init_features + 6 * growth) // 2 + 12 * growth) // 2 + 24 * growth
                         ),
                     ),
                     (
                         "denseblock4",
                         DenseBlock4(
-                            (
-                                (
-                                    (
-                                        init_features
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                    )
-                                    // 2
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                )
-                                // 2
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                            )
+                            (((init_features + 6 * growth) // 2 + 12 * growth) // 2 + 24 * growth)
                             // 2,
                             growth,
                         ),
@@ -971,74 +302,9 @@ class DenseNet121(nn.Module):
                     (
                         "norm5",
                         nn.BatchNorm2d(
-                            (
-                                (
-                                    (
-                                        init_features
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                        + growth
-                                    )
-                                    // 2
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                    + growth
-                                )
-                                // 2
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                                + growth
-                            )
+                            (((init_features + 6 * growth) // 2 + 12 * growth) // 2 + 24 * growth)
                             // 2
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
-                            + growth
+                            + 16 * growth
                         ),
                     ),
                 ]
@@ -1048,65 +314,8 @@ class DenseNet121(nn.Module):
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten = nn.Flatten()
         self.classifier = nn.Linear(
-            (
-                (
-                    (init_features + growth + growth + growth + growth + growth + growth) // 2
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                    + growth
-                )
-                // 2
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-                + growth
-            )
-            // 2
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth
-            + growth,
+            (((init_features + 6 * growth) // 2 + 12 * growth) // 2 + 24 * growth) // 2
+            + 16 * growth,
             classes,
         )
         self._init_weights()

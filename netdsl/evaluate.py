@@ -40,6 +40,9 @@ _ARITH = {
     "%": operator.mod,
     "**": operator.pow,
 }
+# Operators between two tensors, and the merge op each one is.
+_TENSOR_OPS = {"+": "add", "*": "mul"}
+
 _COMPARE = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -189,8 +192,8 @@ class Evaluator:
                 return left
             return self.truth(self.ev(e.right, frame), e.right, frame)
         left, right = self.ev(e.left, frame), self.ev(e.right, frame)
-        if op == "+" and isinstance(left, Tensor) and isinstance(right, Tensor):
-            spec = OpSpec(e.span, name, OPS["add"])
+        if op in _TENSOR_OPS and isinstance(left, Tensor) and isinstance(right, Tensor):
+            spec = OpSpec(e.span, name, OPS[_TENSOR_OPS[op]])
             return self.apply(spec, [left, right], frame)
         if op in _COMPARE:
             if op in ("==", "!=") or (_is_num(left) and _is_num(right)):
@@ -236,7 +239,7 @@ class Evaluator:
                 return left * right
         hint = None
         if isinstance(left, Tensor) != isinstance(right, Tensor):
-            hint = "tensors can only be added to tensors"
+            hint = "tensors can only be added to or multiplied by tensors"
         elif isinstance(left, Spec) or isinstance(right, Spec):
             hint = "apply layers to a tensor with '->'"
         self.fail(

@@ -11,6 +11,8 @@ JSON cannot say exactly is a one-key object whose key starts with "$":
   {"$f": "inf"}                 a float JSON has no literal for (inf, -inf, nan)
   {"$set": [...]}               a set or frozenset
   {"$type": [sizes, dims]}      a netdsl.types.TensorType
+  {"$op": "name"}               an op of the registry (a layer-valued block argument
+                                such as `gate=hardsigmoid` holds one), by name
   {"$r": "module.Class", "f": {field: value}}    a record (a dataclass of netdsl)
   {"$sources": [[file, text], ...]}   the source texts (for docstrings and diagnostics)
 
@@ -27,6 +29,8 @@ from typing import Any
 
 import networkx as nx
 
+from netdsl.ops import OPS
+from netdsl.ops.base import OpDef
 from netdsl.sources import Sources
 from netdsl.types import TensorType
 
@@ -45,6 +49,8 @@ def encode(value: Any) -> Any:
         return value if math.isfinite(value) else {"$f": repr(value)}
     if isinstance(value, TensorType):
         return {"$type": [list(value), list(value.dims)]}
+    if isinstance(value, OpDef):  # code, not data: the registry has it by name
+        return {"$op": value.name}
     if isinstance(value, tuple):
         return {"$t": [encode(v) for v in value]}
     if isinstance(value, list):
@@ -110,6 +116,10 @@ def decode(data: Any) -> Any:
         if key == "$type":
             sizes, dims = _list(inner, key)
             return TensorType(tuple(sizes), tuple(dims))
+        if key == "$op":
+            if not isinstance(inner, str) or inner not in OPS:
+                raise DecodeError(f"unknown op {inner!r}")
+            return OPS[inner]
         if key == "$sources":
             sources = Sources()
             for file, text in _pairs(inner):

@@ -100,6 +100,12 @@ def _dropout(args: dict, ins: list, out: tuple) -> list[Saved]:
     return [_new(numel(out), dtype="in")]
 
 
+def _stochastic_depth(args: dict, ins: list, out: tuple) -> list[Saved]:
+    if args["p"] == 0:
+        return []
+    return [_new(1, per_sample=args["mode"] == "row", dtype="in")]
+
+
 def _adaptive_avg(args: dict, ins: list, out: tuple) -> list[Saved]:
     # A 1x1 output is computed as a mean, which saves nothing.
     return [] if tuple(out[1:]) == (1, 1) else [_inp()]
@@ -136,6 +142,11 @@ SAVES: dict[str, Rule] = {
     "flatten": lambda a, i, o: [],
     "concat": lambda a, i, o: [],
     "add": lambda a, i, o: [],
+    # Each factor's gradient needs the other factors: all inputs are saved.
+    "mul": lambda a, i, o: [_inp(k) for k in range(len(i))],
+    # torchvision.ops.stochastic_depth: input * noise saves the noise (one value per
+    # sample in "row" mode, one in all in "batch" mode); p = 0 returns the input.
+    "stochastic_depth": _stochastic_depth,
 }
 
 # Buffers that are int64 (8 bytes, not 4): batch norm's num_batches_tracked.
@@ -170,7 +181,7 @@ def _storage(G: nx.DiGraph, order: list[str]) -> dict[str, str]:
     root: dict[str, str] = {}
     for node in order:
         op, args, _, preds, _ = _node(G, node)
-        alias = op in VIEWS or (op == "dropout" and args.get("p") == 0)
+        alias = op in VIEWS or (op in ("dropout", "stochastic_depth") and args.get("p") == 0)
         if op in IN_PLACE and len(preds) == 1:
             alias = G.out_degree(preds[0]) == 1 and _node(G, preds[0])[0] != "input"
         root[node] = root[preds[0]] if alias and preds else node

@@ -135,6 +135,8 @@ def test_defines_do_not_apply_to_an_elaborated_ir(tmp_path):
         {"$r": "netdsl.ir.Scope", "f": {"block": "B"}},
         {"$r": "netdsl.ir.lint", "f": {}},
         {"$what": 1},
+        {"$op": "teleport"},
+        {"$op": 3},
     ],
 )
 def test_malformed_values_are_decode_errors(value, tmp_path):

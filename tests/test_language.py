@@ -367,3 +367,39 @@ def test_round_is_pythons():
     network N { input x: 3x4x4
         out y = x -> conv(round(2.5) + round(3.5) * 10 + round(4.4) * 100, 1) }""")
     assert G.nodes["conv"]["shape"][0] == 2 + 40 + 400
+
+
+def test_tensor_products_broadcast_a_gate():
+    # Squeeze-and-excitation: a 16x1x1 gate times 16x8x8 maps is 16x8x8; the product
+    # and a broadcast sum are merge nodes with both tensors as inputs.
+    G = build("""
+    network N {
+        input image: 3x8x8
+        x = image -> conv(16, 3, pad=1) as c
+        g = x -> adaptive_avgpool(1) -> conv(16, 1) as fc -> sigmoid
+        y = x * g as gated
+        out z = (y + g) -> flatten
+    }""")
+    assert G.nodes["gated"]["op"] == "mul"
+    assert G.nodes["gated"]["shape"] == (16, 8, 8)
+    assert set(inputs_of(G, "gated")) == {"c", "sigmoid"}
+    assert G.nodes["flatten"]["shape"] == (16 * 8 * 8,)
+
+
+def test_tensor_products_need_agreeing_sizes():
+    d = error_of("""
+    network N {
+        input image: 3x8x8
+        a = image -> conv(16, 1)
+        b = image -> conv(8, 1) -> adaptive_avgpool(1)
+        out y = a * b
+    }""")
+    assert d.code == "E401"
+    assert "mul needs inputs of one shape, got 16x8x8, 8x1x1 (sizes of 1 broadcast)" in d.message
+    assert "gate" in d.hint
+    d = error_of("""
+    network N {
+        input image: 3x8x8
+        out y = image * 2
+    }""")
+    assert "multiplied by tensors" in d.hint

@@ -203,7 +203,7 @@ def _expected_init(name: str) -> dict:
     if name.startswith("squeezenet"):  # SqueezeNet.__init__ (but for its final_conv)
         default = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
         return {"conv": {"weight": {"fn": "kaiming_uniform", "args": default}, "bias": ZERO}}
-    if name == "mobilenet_v2":  # MobileNetV2.__init__: kaiming_normal_(mode="fan_out")
+    if name.startswith("mobilenet"):  # MobileNetV2/V3.__init__: kaiming_normal_(fan_out)
         fan_out = {"a": 0.0, "mode": "fan_out", "nonlinearity": "leaky_relu"}
         return {
             "conv": {"weight": {"fn": "kaiming_normal", "args": fan_out}, "bias": ZERO},

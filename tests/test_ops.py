@@ -397,6 +397,7 @@ SAMPLES = {
     "avgpool": ((3, 8, 8), [2]),
     "adaptive_avgpool": ((3, 8, 8), [2]),
     "subsample": ((3, 8, 8), []),
+    "stochastic_depth": ((3, 8, 8), [0.2]),
 }
 
 
@@ -418,4 +419,5 @@ def test_torch_keywords_cover_every_argument():
 
 def test_aliasing_ops():
     aliasing = {name for name, op in OPS.items() if op.aliases_input}
-    assert aliasing == {"relu", "relu6", "silu", "hardswish", "flatten", "dropout"}
+    expected = {"relu", "relu6", "silu", "hardswish", "flatten", "dropout", "stochastic_depth"}
+    assert aliasing == expected

@@ -234,7 +234,13 @@ def test_subsample_helper_sums_windows():
 
 def test_merge_expressions():
     a, b, c = torch.zeros(2, 4, 5, 5), torch.zeros(2, 6, 5, 5), torch.zeros(2, 6, 3, 3)
-    for name, tensors in [("concat", [a, b]), ("concat", [a, c]), ("add", [b, b]), ("add", [a, b])]:
+    gate, row, col = torch.zeros(2, 6, 1, 1), torch.zeros(2, 1, 5, 1), torch.zeros(2, 6, 1, 3)
+    cases = [("concat", [a, b]), ("concat", [a, c]), ("add", [b, b]), ("add", [a, b])]
+    # Broadcasting: sizes of 1 stretch, other sizes must agree (as torch decides).
+    for name in ("add", "mul"):
+        cases += [(name, [b, gate]), (name, [gate, b]), (name, [row, gate]), (name, [c, gate])]
+        cases += [(name, [b, row, gate]), (name, [c, row]), (name, [col, c]), (name, [a, gate])]
+    for name, tensors in cases:
         names = [f"x{i}" for i in range(len(tensors))]
         op = get_op(name)
         try:
@@ -275,7 +281,7 @@ def test_every_op_is_covered():
         "conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
         "global_maxpool", "linear", "flatten", "dropout", "relu", "tanh", "sigmoid",
         "leaky_relu", "softmax", "lrn", "batchnorm", "concat", "add",
-        "relu6", "silu", "hardswish", "hardsigmoid", "gelu",
+        "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "mul", "stochastic_depth",
     }  # fmt: skip
     assert set(OPS) == covered
 
@@ -287,3 +293,21 @@ def test_lrn_conversion_from_the_alexnet_paper():
     x = torch.randn(1, 10, 3, 3) * 30
     squares = torch.stack([(x[:, max(0, c - 2) : c + 3] ** 2).sum(1) for c in range(10)], 1)
     assert torch.allclose(module(x), x / (2 + 1e-4 * squares) ** 0.75, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_stochastic_depth_is_torchvisions(mode, p):
+    torchvision = pytest.importorskip("torchvision")
+    op = get_op("stochastic_depth")
+    ours = build(SPELLING[op.name].module(op.bind([p, mode], {}), [(3, 4, 4)]))
+    theirs = torchvision.ops.StochasticDepth(p, mode)
+    x = torch.randn(16, 3, 4, 4)
+    for train in (True, False):
+        ours.train(train)
+        theirs.train(train)
+        torch.manual_seed(5)
+        expected = theirs(x)
+        torch.manual_seed(5)
+        assert torch.equal(ours(x), expected)
+    assert torch.equal(ours.eval()(x), x)  # the identity in eval

@@ -28,6 +28,7 @@ OUTPUTS = {
     "densenet121",
     "googlenet",
     "mobilenet_v2",
+    "mobilenet_v3_large",
     "resnet18",
     "resnet50",
     "resnext50_32x4d",

@@ -102,7 +102,9 @@ network Acts {
     x = image -> conv(8, 3, pad=1) -> relu6 -> conv(8, 3, pad=1) -> silu
               -> conv(8, 3, pad=1) -> hardswish -> conv(8, 3, pad=1) -> hardsigmoid
               -> conv(8, 3, pad=1) -> gelu -> conv(8, 3, pad=1) -> gelu("tanh")
-    out y = x -> global_avgpool -> flatten -> linear(4)
+    gate = x -> adaptive_avgpool(1) -> conv(8, 1) -> sigmoid
+    r = x * gate -> stochastic_depth(0.5) -> conv(8, 3, pad=1) -> stochastic_depth(0.3, "batch")
+    out y = (x + r) -> global_avgpool -> flatten -> linear(4)
 }
 """
 

@@ -95,6 +95,7 @@ LABELS: dict[str, Callable[[dict], str]] = {
     "lrn": _with("lrn", "size"),
     "batchnorm": _name("batchnorm"),
     "dropout": _with("dropout", "p"),
+    "stochastic_depth": _with("stochastic depth", "p"),
     "leaky_relu": _with("leaky_relu", "slope"),
     "relu": _name("relu"),
     "relu6": _name("relu6"),
@@ -108,6 +109,7 @@ LABELS: dict[str, Callable[[dict], str]] = {
     "flatten": _name("flatten"),
     "concat": _name("concat"),
     "add": _name("add"),
+    "mul": _name("multiply"),
 }
 
 # Ops the diagrams cannot draw, with the reason (none: every op is a box).

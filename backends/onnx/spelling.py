@@ -358,6 +358,16 @@ def _add(e, layer: Layer) -> None:
     e.node("Add" if len(ins) == 2 else "Sum", ins, e.out(layer))
 
 
+def _mul(e, layer: Layer) -> None:
+    # Mul broadcasts as numpy does (a C×1×1 gate over C×H×W maps); three or more
+    # factors are a chain of Muls, ONNX having no n-ary product.
+    ins = e.inputs(layer)
+    acc = ins[0]
+    for k, name in enumerate(ins[1:-1], start=1):
+        acc = e.node("Mul", [acc, name], e.tmp(layer, f"product{k}"))
+    e.node("Mul", [acc, ins[-1]], e.out(layer))
+
+
 SPELLINGS: dict[str, Spelling] = {
     "conv": Spelling(_conv, _conv_params),
     "linear": Spelling(_linear, _linear_params),
@@ -381,8 +391,10 @@ SPELLINGS: dict[str, Spelling] = {
     "softmax": Spelling(_unary("Softmax", axis=1)),  # over channels, as nn.Softmax(dim=1)
     "flatten": Spelling(_unary("Flatten", axis=1)),
     "dropout": Spelling(_unary("Identity")),  # the identity at inference
+    "stochastic_depth": Spelling(_unary("Identity")),  # likewise
     "concat": Spelling(_concat),
     "add": Spelling(_add),
+    "mul": Spelling(_mul),
 }
 
 # Ops of the registry that this backend cannot write: {op: why}. Compiling a

@@ -241,8 +241,17 @@ SPELLING: dict[str, Spelling] = {
     "dropout": Spelling(
         module=lambda a, i: TorchModule("nn.Dropout", (TorchArg("p", a["p"], "arg:p"),))
     ),
+    "stochastic_depth": Spelling(
+        module=lambda a, i: TorchModule(
+            "StochasticDepth",
+            (TorchArg(None, a["p"], "arg:p"), TorchArg(None, a["mode"], "arg:mode")),
+            ("StochasticDepth",),
+        ),
+        keywords={"p": "p", "mode": "mode"},
+    ),
     "concat": Spelling(expr=lambda a, names: f"torch.cat([{', '.join(names)}], 1)"),
     "add": Spelling(expr=lambda a, names: " + ".join(names)),
+    "mul": Spelling(expr=lambda a, names: " * ".join(names)),
 }
 
 # Ops of the registry this backend cannot write, with the reason (none yet).

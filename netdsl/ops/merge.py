@@ -1,4 +1,9 @@
-"""Merges of several tensors: channel concatenation and element-wise sum."""
+"""Merges of several tensors: channel concatenation, element-wise sum and product.
+
+Sum and product broadcast as PyTorch does between tensors of one rank: in every
+dimension the sizes agree or one of them is 1 (squeeze-and-excitation multiplies a
+C×H×W map by its C×1×1 gate).
+"""
 
 from __future__ import annotations
 
@@ -53,23 +58,42 @@ CONCAT = OpDef(
 )
 
 
-def _add_shape(args: dict, ins: list) -> tuple[int, ...]:
-    _needs_two("add", ins)
-    shapes = [tuple(s) for s in ins]
-    if len(set(shapes)) > 1:
+def _broadcast(ins: list) -> tuple[int, ...] | None:
+    """The broadcast shape of same-rank shapes, or None where some dimension clashes."""
+    if len({len(s) for s in ins}) > 1:
+        return None
+    out = []
+    for sizes in zip(*ins, strict=True):
+        big = {d for d in sizes if d != 1}
+        if len(big) > 1:
+            return None
+        out.append(big.pop() if big else 1)
+    return tuple(out)
+
+
+def _elementwise(op: str, hint: str):
+    def shape(args: dict, ins: list) -> tuple[int, ...]:
+        _needs_two(op, ins)
+        out = _broadcast(ins)
+        if out is not None:
+            return out
+        shapes = [tuple(s) for s in ins]
         if len(shapes) == 2:
-            message = f"add needs inputs of one shape, got {_listing(ins)}"
+            message = f"{op} needs inputs of one shape, got {_listing(ins)}"
         else:
             i = _odd_one(shapes)
             message = (
-                f"add needs inputs of one shape, got {_listing(ins)}: "
+                f"{op} needs inputs of one shape, got {_listing(ins)}: "
                 f"input {i} ({fmt_shape(ins[i])}) differs"
             )
-        raise ShapeError(
-            message,
-            hint="project the shortcut to the same shape, e.g. a 1x1 conv with the same stride",
-        )
-    return shapes[0]
+        raise ShapeError(message + " (sizes of 1 broadcast)", hint=hint)
+
+    return shape
+
+
+_add_shape = _elementwise(
+    "add", "project the shortcut to the same shape, e.g. a 1x1 conv with the same stride"
+)
 
 
 ADD = OpDef(
@@ -77,8 +101,17 @@ ADD = OpDef(
     args=(),
     shape=_add_shape,
     inputs=None,
-    doc="element-wise sum",
+    doc="element-wise sum (broadcasting sizes of 1)",
     category="merge",
 )
 
-OPS = [CONCAT, ADD]
+MUL = OpDef(
+    name="mul",
+    args=(),
+    shape=_elementwise("mul", "a gate is C×1×1: global_avgpool or adaptive_avgpool(1) first"),
+    inputs=None,
+    doc="element-wise product (broadcasting sizes of 1)",
+    category="merge",
+)
+
+OPS = [CONCAT, ADD, MUL]

@@ -1,4 +1,4 @@
-"""Ops that reshape or regularise without learning: flatten, dropout."""
+"""Ops that reshape or regularise without learning: flatten, dropout, stochastic depth."""
 
 from __future__ import annotations
 
@@ -27,4 +27,25 @@ DROPOUT = OpDef(
     aliases_input=True,  # the identity at inference
 )
 
-OPS = [FLATTEN, DROPOUT]
+# "Deep Networks with Stochastic Depth" (Huang et al. 2016) as torchvision.ops runs it:
+# in training, drop a residual branch (mode "row": per sample; "batch": all at once)
+# with probability p and scale survivors by 1 / (1 - p); the identity in eval.
+STOCHASTIC_DEPTH = OpDef(
+    name="stochastic_depth",
+    args=(
+        Arg("p", "float", min=0, max=1, doc="probability of dropping the branch"),
+        Arg(
+            "mode",
+            "str",
+            "row",
+            choices=("row", "batch"),
+            doc='"row": each sample on its own; "batch": the whole batch together',
+        ),
+    ),
+    shape=lambda a, i: i[0],
+    doc="drop a residual branch at random during training",
+    category="tensor",
+    aliases_input=True,  # the identity at inference
+)
+
+OPS = [FLATTEN, DROPOUT, STOCHASTIC_DEPTH]

@@ -27,6 +27,8 @@ FAMILIES = {
     "MobileNetV2": ("mobilenetv2", ["mobilenet"], ["mobilenet_v2"]),
     # torchvision's SqueezeExcitation lives in ops/misc.py; ours is counted here.
     "MobileNetV3": ("mobilenetv3", ["mobilenet_v3", "squeeze_excitation"], ["mobilenet_v3"]),
+    # torchvision's efficientnet.py holds EfficientNetV2 too: its lines are all counted.
+    "EfficientNet B0-B7": ("efficientnet", ["efficientnet"], ["efficientnet_b"]),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 
 from netdsl.values import Builtin, Initializer, type_name
 
@@ -47,9 +48,11 @@ def _len(x):
     return len(x)
 
 
-def _seq_fn(name, fn):
+def _seq_fn(name, fn, empty=None):
     def f(*args):
         items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+        if not items and empty is not None:
+            return empty
         if not items:
             raise BuiltinError(f"{name}() of nothing")
         for i in items:
@@ -142,7 +145,9 @@ FUNCTIONS = {
     "range": _range,
     "min": _seq_fn("min", min),
     "max": _seq_fn("max", max),
-    "sum": _seq_fn("sum", sum),
+    "sum": _seq_fn("sum", sum, empty=0),  # as Python's: the blocks before the first
+    "ceil": lambda x: math.ceil(_number("ceil() argument", x)),  # stage tables' depths
+    "floor": lambda x: math.floor(_number("floor() argument", x)),
     "abs": lambda x: abs(_number("abs() argument", x)),
     "int": _int,
     "float": _float,

@@ -139,7 +139,7 @@ class Tables:
             top = self.gotos[below][self.rules[~act][1]]
 
     def expected(self, state: int) -> set[str]:
-        return {t for t in self.actions[state] if t.isupper()}
+        return {t for t in self.actions[state] if t.isupper() and t not in _LINE_START.values()}
 
     def accepts(self, stack: list[int], ttype: str) -> bool:
         """Would `ttype` be shifted after the reductions it causes from `stack`?"""
@@ -338,8 +338,16 @@ class Run:
         builder = self.builder
         end_state = t.end_states[self.start]
         memo = t.memo
+        last_line = 0
         for tok in self._with_end(on_token):
             ttype = tok.type
+            # A bracket opening a line begins an expression if one can begin there
+            # (grammars/netdsl.lark): newlines do not end statements, but a call or an
+            # index continues its line.
+            if ttype in _LINE_START and tok.line > last_line:
+                if t.accepts(states, _LINE_START[ttype]):
+                    ttype = _LINE_START[ttype]
+            last_line = tok.end_line
             while True:
                 act = actions[states[-1]].get(ttype)
                 if act is None:
@@ -398,6 +406,8 @@ class Run:
 
 
 _NO_LIMIT = sys.maxsize
+# Brackets that start an expression when they open a line: their line-start terminals.
+_LINE_START = {"LPAR": "_NL_LPAR", "LSQB": "_NL_LSQB"}
 
 
 def _merge(spans, grow: int):

@@ -403,3 +403,48 @@ def test_tensor_products_need_agreeing_sizes():
         out y = image * 2
     }""")
     assert "multiplied by tensors" in d.hint
+
+
+def test_a_bracket_opening_a_line_starts_an_expression():
+    # Newlines do not end statements, but `(` or `[` at the start of a line begins a
+    # new expression where one may begin: the last line is the body's value, a tuple
+    # (not a call of `i + 1`), and the list is the value (not an index of sum(...)).
+    G = build("""
+    network N {
+        input image: 3x8x8
+        pairs = for i in range(3) {
+            j = i + 1
+            (i, j)
+        }
+        depths = [1, 2]
+        x = image -> [
+            for i in range(2) {
+                first = sum(for k in range(i) { depths[k] })
+                [for j in range(depths[i]) { conv(8 + first + j, 1) }]
+            },
+        ] as f
+        out y = x -> conv(pairs[2][1], 1)
+    }""")
+    assert [G.nodes[n]["shape"][0] for n in ("f.0.0", "f.1.0", "f.1.1", "conv")] == [8, 9, 10, 3]
+
+
+def test_a_call_or_an_index_continues_its_line():
+    G = build("""
+    network N(ws = [4, 6]) {
+        input image: 3x8x8
+        out y = image -> conv(ws[
+            1], 3, pad=1) -> conv(max(
+            2, 5), 1)
+    }""")
+    assert G.nodes["conv"]["shape"] == (6, 8, 8)
+    assert G.nodes["conv_1"]["shape"] == (5, 8, 8)
+
+
+def test_stage_table_helpers():
+    # EfficientNet's depth scaling: ceil(n * depth); sum of nothing is 0, as Python's.
+    G = build("""
+    network N {
+        input image: 3x8x8
+        out y = image -> conv(ceil(2 * 1.1) + floor(2.9) + sum([]) + sum(for i in [] { i }), 1)
+    }""")
+    assert G.nodes["conv"]["shape"] == (3 + 2, 8, 8)

@@ -139,7 +139,7 @@ def test_torchvision_absent_names():
     assert "features.31" not in G and "classifier.7" not in G
 
 
-def _torchvision_model(name: str):
+def _torchvision_model(name: str, size: int = 224):
     """torchvision's model on the meta device, its state-owning modules with
     their parameter counts, and the output shape of every leaf module."""
     torch = pytest.importorskip("torch")
@@ -158,7 +158,7 @@ def _torchvision_model(name: str):
             lambda mod, args, out, path=path: shapes.__setitem__(path, list(out.shape[1:]))
         )
     model.train()  # so GoogLeNet runs its aux heads
-    model(torch.empty(2, 3, 224, 224, device="meta"))
+    model(torch.empty(2, 3, size, size, device="meta"))
     return counts, shapes
 
 
@@ -166,8 +166,9 @@ def _torchvision_model(name: str):
 def test_torchvision_mirror(name):
     """Same parameter-owning modules, same names, same parameter counts and
     output shapes as torchvision.models.<name>."""
-    counts, shapes = _torchvision_model(name)
     G = load(str(NETWORKS / "torchvision" / f"{name}.net"))
+    (image,) = G.graph["inputs"].values()
+    counts, shapes = _torchvision_model(name, G.nodes[image]["shape"][-1])
     rows = {r["name"]: r for r in analyse(G)["layers"]}
     ours = {n: r["params"] for n, r in rows.items() if r["params"] or r["buffers"]}
     assert set(ours) == set(counts)
@@ -209,6 +210,15 @@ def _expected_init(name: str) -> dict:
             "conv": {"weight": {"fn": "kaiming_normal", "args": fan_out}, "bias": ZERO},
             "batchnorm": BN_RULE,
             "linear": {"weight": {"fn": "normal", "args": {"mean": 0, "std": 0.01}}, "bias": ZERO},
+        }
+    if name.startswith("efficientnet"):  # EfficientNet.__init__: uniform(+-1/sqrt(out))
+        fan_out = {"a": 0.0, "mode": "fan_out", "nonlinearity": "leaky_relu"}
+        bound = 1 / 1000**0.5
+        uniform = {"fn": "uniform", "args": {"a": -bound, "b": bound}}
+        return {
+            "conv": {"weight": {"fn": "kaiming_normal", "args": fan_out}, "bias": ZERO},
+            "batchnorm": BN_RULE,
+            "linear": {"weight": uniform, "bias": ZERO},
         }
     return {"conv": {"weight": KAIMING}, "batchnorm": BN_RULE}  # ResNet.__init__
 

@@ -26,6 +26,7 @@ NAMES = sorted(p.stem for p in NETWORKS.glob("*.net"))
 OUTPUTS = {
     "alexnet",
     "densenet121",
+    "efficientnet_b0",
     "googlenet",
     "mobilenet_v2",
     "mobilenet_v3_large",

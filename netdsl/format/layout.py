@@ -130,7 +130,8 @@ def _continues(prev: _T | None, first: _T) -> bool:
         return True
     if first.text in _CONTINUES:
         return True
-    return first.text in ("-", "(", "[") and prev.role == "operand"
+    # A `(` or `[` opening a line starts a new expression (grammars/netdsl.lark).
+    return first.text == "-" and prev.role == "operand"
 
 
 def _render(items: list[_T]) -> str:
